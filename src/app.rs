@@ -1,0 +1,105 @@
+//! Start-up and the shutdown order.
+//!
+//! Start: logging, the session table, the idle reaper, then the transport. Stop, on end
+//! of standard input, SIGTERM or SIGINT: stop serving, stop the reaper, end every
+//! session's process tree (HUP, TERM, KILL), then return so `main` exits with status 0.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::mcp::{TerminalServer, ToolSettings};
+use crate::session::screen::ScreenLimits;
+use crate::session::table::{SessionTable, TableConfig};
+use crate::session::{EndReason, pty::SpawnConfig, reaper};
+use crate::transport::stdio;
+
+/// Upper bound on closing every session at shutdown: two grace periods for the HUP and
+/// TERM steps plus the wait after SIGKILL, with a margin.
+fn shutdown_bound(kill_grace: Duration) -> Duration {
+    kill_grace * 2 + Duration::from_secs(5)
+}
+
+/// Runs the server until its client leaves or a signal arrives.
+pub async fn run(settings: Settings) -> ExitCode {
+    let table = SessionTable::new(TableConfig {
+        spawn: SpawnConfig {
+            shell: settings.shell.clone(),
+            pass_env: settings.pass_env.clone(),
+            limits: ScreenLimits {
+                scrollback_rows: settings.scrollback_rows,
+                transcript_bytes: settings.transcript_bytes,
+            },
+        },
+        max_sessions: settings.max_sessions,
+        kill_grace: settings.kill_grace,
+    });
+    let shutdown = CancellationToken::new();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        transport = "stdio",
+        shell = %settings.shell.display(),
+        max_sessions = settings.max_sessions,
+        "server starting"
+    );
+
+    let reaper_task = settings
+        .idle_timeout
+        .map(|idle| tokio::spawn(reaper::run(table.clone(), idle, shutdown.clone())));
+    let signals = tokio::spawn(watch_signals(shutdown.clone()));
+
+    let server = TerminalServer::new(
+        table.clone(),
+        ToolSettings::new(settings.command_timeout, settings.kill_grace),
+    );
+    let outcome = stdio::serve(server, shutdown.clone()).await;
+
+    shutdown.cancel();
+    signals.abort();
+    if let Some(task) = reaper_task {
+        let _ = task.await;
+    }
+    let count = table.len();
+    if tokio::time::timeout(
+        shutdown_bound(settings.kill_grace),
+        table.close_all(EndReason::Shutdown),
+    )
+    .await
+    .is_err()
+    {
+        tracing::warn!(
+            sessions = table.len(),
+            "closing sessions took too long; exiting anyway"
+        );
+    }
+    tracing::info!(sessions_closed = count, "server stopped");
+    match outcome {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Cancels `shutdown` on SIGTERM or SIGINT.
+async fn watch_signals(shutdown: CancellationToken) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!(
+            "could not install signal handlers; SIGTERM and SIGINT will not shut down cleanly"
+        );
+        return;
+    };
+    let name = tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    };
+    tracing::info!(signal = name, "shutting down");
+    shutdown.cancel();
+}

@@ -1,0 +1,318 @@
+//! Command-line flags and environment variables, and the validated settings built from them.
+//!
+//! [`Cli`] is what clap parses; [`Settings::from_cli`] checks every value and converts it
+//! into the units the rest of the crate uses, so no other module re-validates configuration.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Largest accepted value for any duration setting, in seconds (one day).
+const MAX_DURATION_SECS: f64 = 86_400.0;
+
+/// Raw command-line flags and their environment variables, before validation.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "mcp-terminal-server",
+    version,
+    about = "MCP server that gives AI agents persistent terminal sessions",
+    long_about = "MCP server that gives AI agents persistent terminal sessions.\n\n\
+        An agent opens a pseudo-terminal session, types into it, reads a clean text \
+        rendering of the screen, and closes it. Sessions live on between tool calls. \
+        The server speaks MCP over stdio: an MCP client starts it as a child process and \
+        exchanges JSON-RPC on its standard input and output. Logs go to standard error.",
+    after_help = "Durations are in seconds and accept fractions (for example 0.5).\n\
+        Each flag can also be set by the environment variable shown with it; a flag wins \
+        over its variable."
+)]
+pub struct Cli {
+    /// Default and maximum wait for any tool call that waits for output, in seconds.
+    #[arg(
+        long,
+        env = "MCP_COMMAND_TIMEOUT",
+        default_value = "30",
+        value_name = "SECONDS"
+    )]
+    pub command_timeout: String,
+
+    /// Shell for sessions opened without `argv` [default: /bin/bash if present, else $SHELL,
+    /// else /bin/sh].
+    #[arg(long, env = "MCP_SHELL", value_name = "PATH")]
+    pub shell: Option<PathBuf>,
+
+    /// Close a session after this long without tool calls or output, in seconds; 0 disables.
+    #[arg(
+        long,
+        env = "MCP_IDLE_TIMEOUT",
+        default_value = "1800",
+        value_name = "SECONDS"
+    )]
+    pub idle_timeout: String,
+
+    /// Maximum number of sessions open at once (exited sessions that are not closed count).
+    #[arg(long, env = "MCP_MAX_SESSIONS", default_value_t = 64, value_name = "COUNT",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_sessions: u32,
+
+    /// History rows the terminal emulator keeps above the screen of each session.
+    #[arg(long, env = "MCP_SCROLLBACK", default_value_t = 1000, value_name = "ROWS",
+          value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub scrollback: u32,
+
+    /// Bytes of plain-text history kept per session for rows older than the emulator's
+    /// history.
+    #[arg(long, env = "MCP_TRANSCRIPT_BYTES", default_value_t = 1_048_576, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(0..=1_073_741_824))]
+    pub transcript_bytes: u64,
+
+    /// Seconds between the HUP, TERM and KILL steps when a session's processes are ended.
+    #[arg(
+        long,
+        env = "MCP_KILL_GRACE",
+        default_value = "2",
+        value_name = "SECONDS"
+    )]
+    pub kill_grace: String,
+
+    /// Extra variables of the server's environment passed to sessions, comma-separated
+    /// (the rest of the server's environment is not passed, see the README).
+    #[arg(
+        long,
+        env = "MCP_PASS_ENV",
+        value_delimiter = ',',
+        value_name = "NAME[,NAME...]"
+    )]
+    pub pass_env: Vec<String>,
+
+    /// Log at debug level (one line per tool call).
+    #[arg(long, conflicts_with = "verbose")]
+    pub debug: bool,
+
+    /// Log at trace level (byte counts; terminal contents are never logged above trace).
+    #[arg(long)]
+    pub verbose: bool,
+}
+
+/// Why a configuration value was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid {name} {value:?}: {reason}")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "shell {path:?} is not an executable file: set MCP_SHELL or --shell to a shell such as /bin/bash"
+    )]
+    ShellNotExecutable { path: PathBuf },
+}
+
+/// How much the server logs, from the `--debug` and `--verbose` flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Info,
+    Debug,
+    Trace,
+}
+
+/// Validated settings, with units in the field names.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub command_timeout: Duration,
+    pub shell: PathBuf,
+    /// `None` when idle reaping is disabled.
+    pub idle_timeout: Option<Duration>,
+    pub max_sessions: usize,
+    pub scrollback_rows: usize,
+    pub transcript_bytes: usize,
+    pub kill_grace: Duration,
+    pub pass_env: BTreeSet<String>,
+    pub log_level: LogLevel,
+}
+
+impl Settings {
+    /// Validates the parsed flags and resolves defaults that depend on the machine.
+    pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
+        let command_timeout = parse_seconds("MCP_COMMAND_TIMEOUT", &cli.command_timeout, false)?;
+        let idle_timeout = parse_seconds("MCP_IDLE_TIMEOUT", &cli.idle_timeout, true)?;
+        let kill_grace = parse_seconds("MCP_KILL_GRACE", &cli.kill_grace, true)?;
+        let shell = match &cli.shell {
+            Some(path) => path.clone(),
+            None => default_shell(std::env::var_os("SHELL").map(PathBuf::from)),
+        };
+        if !is_executable_file(&shell) {
+            return Err(ConfigError::ShellNotExecutable { path: shell });
+        }
+        let mut pass_env = BTreeSet::new();
+        for name in cli
+            .pass_env
+            .iter()
+            .map(|name| name.trim())
+            .filter(|name| !name.is_empty())
+        {
+            if !is_valid_env_name(name) {
+                return Err(ConfigError::Invalid {
+                    name: "MCP_PASS_ENV entry",
+                    value: name.to_owned(),
+                    reason: "a variable name contains only letters, digits and '_' and does not start with a digit".into(),
+                });
+            }
+            pass_env.insert(name.to_owned());
+        }
+        let log_level = if cli.verbose {
+            LogLevel::Trace
+        } else if cli.debug {
+            LogLevel::Debug
+        } else {
+            LogLevel::Info
+        };
+        Ok(Self {
+            command_timeout,
+            shell,
+            idle_timeout: (!idle_timeout.is_zero()).then_some(idle_timeout),
+            max_sessions: cli.max_sessions as usize,
+            scrollback_rows: cli.scrollback as usize,
+            transcript_bytes: cli.transcript_bytes as usize,
+            kill_grace,
+            pass_env,
+            log_level,
+        })
+    }
+}
+
+/// Parses a duration in seconds; fractions are allowed, negative values, NaN and values
+/// over one day are not, and zero only when `allow_zero` is set.
+fn parse_seconds(
+    name: &'static str,
+    value: &str,
+    allow_zero: bool,
+) -> Result<Duration, ConfigError> {
+    let invalid = |reason: &str| ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let seconds: f64 = value
+        .trim()
+        .parse()
+        .map_err(|_| invalid("expected a number of seconds such as 30 or 0.5"))?;
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(invalid("expected a number of seconds that is 0 or more"));
+    }
+    if seconds == 0.0 && !allow_zero {
+        return Err(invalid("must be more than 0 seconds"));
+    }
+    if seconds > MAX_DURATION_SECS {
+        return Err(invalid("must be at most 86400 seconds (one day)"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Picks the session shell: /bin/bash when present, else `$SHELL`, else /bin/sh.
+fn default_shell(shell_env: Option<PathBuf>) -> PathBuf {
+    let bash = PathBuf::from("/bin/bash");
+    if is_executable_file(&bash) {
+        return bash;
+    }
+    match shell_env {
+        Some(path) if is_executable_file(&path) => path,
+        _ => PathBuf::from("/bin/sh"),
+    }
+}
+
+fn is_executable_file(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+}
+
+/// Checks a POSIX environment variable name: letters, digits and `_`, not starting with a digit.
+pub fn is_valid_env_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Result<Cli, clap::Error> {
+        let mut full = vec!["mcp-terminal-server"];
+        full.extend_from_slice(args);
+        Cli::try_parse_from(full)
+    }
+
+    #[test]
+    fn seconds_accept_fractions() {
+        assert_eq!(
+            parse_seconds("X", "0.5", false).unwrap(),
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            parse_seconds("X", " 30 ", false).unwrap(),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn seconds_reject_bad_values_with_the_value() {
+        for bad in ["abc", "-1", "NaN", "inf", "90000", ""] {
+            let message = parse_seconds("MCP_COMMAND_TIMEOUT", bad, false)
+                .unwrap_err()
+                .to_string();
+            assert!(message.contains("MCP_COMMAND_TIMEOUT"), "{message}");
+            assert!(message.contains(&format!("{bad:?}")), "{message}");
+        }
+        assert!(parse_seconds("X", "0", false).is_err());
+        assert_eq!(parse_seconds("X", "0", true).unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn zero_idle_timeout_disables_reaping() {
+        let settings = Settings::from_cli(&cli(&["--idle-timeout", "0"]).unwrap()).unwrap();
+        assert_eq!(settings.idle_timeout, None);
+    }
+
+    #[test]
+    fn max_sessions_zero_is_rejected() {
+        let error = cli(&["--max-sessions", "0"]).unwrap_err().to_string();
+        assert!(error.contains("--max-sessions"), "{error}");
+    }
+
+    #[test]
+    fn missing_shell_is_rejected() {
+        let parsed = cli(&["--shell", "/nonexistent/shell"]).unwrap();
+        let error = Settings::from_cli(&parsed).unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/shell"), "{error}");
+    }
+
+    #[test]
+    fn pass_env_names_are_checked() {
+        let parsed = cli(&["--pass-env", "GOOD_NAME,1BAD"]).unwrap();
+        let error = Settings::from_cli(&parsed).unwrap_err().to_string();
+        assert!(error.contains("1BAD"), "{error}");
+        let parsed = cli(&["--pass-env", "AWS_REGION, EDITOR"]).unwrap();
+        let settings = Settings::from_cli(&parsed).unwrap();
+        assert!(settings.pass_env.contains("EDITOR"));
+    }
+
+    #[test]
+    fn debug_and_verbose_set_log_level() {
+        assert_eq!(
+            Settings::from_cli(&cli(&["--debug"]).unwrap())
+                .unwrap()
+                .log_level,
+            LogLevel::Debug
+        );
+        assert_eq!(
+            Settings::from_cli(&cli(&["--verbose"]).unwrap())
+                .unwrap()
+                .log_level,
+            LogLevel::Trace
+        );
+    }
+}

@@ -1,0 +1,36 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use mcp_terminal_server::config::{Cli, Settings};
+use mcp_terminal_server::{app, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::from_cli(&cli) {
+        Ok(settings) => settings,
+        Err(error) => {
+            // Logging is not set up yet; a configuration error goes straight to stderr.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("mcp-terminal-server: {error}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(settings.log_level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!(%error, "failed to start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(app::run(settings));
+    // The stdin reader of the stdio transport sits in a blocking read that only the
+    // client can end; do not wait for it after a signal.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+    code
+}

@@ -1,0 +1,109 @@
+//! Tool parameters as clients send them. Field docs become the input schema that models
+//! read on every turn, so they stay short.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+// Which rendering of the terminal a read returns. Plain comments, not doc comments: the
+// variants' docs would be copied into every input schema that models read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum View {
+    // `screen` while a full-screen program holds the alternate screen, else `output`.
+    #[default]
+    Auto,
+    // The visible grid.
+    Screen,
+    // Text produced since `since`, with redraws applied.
+    Output,
+    // History plus the screen.
+    Scrollback,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OpenParams {
+    /// Shell command line to run instead of an interactive shell.
+    pub command: Option<String>,
+    /// Exact program and arguments, no shell.
+    pub argv: Option<Vec<String>>,
+    /// Working directory; must exist.
+    pub cwd: Option<String>,
+    /// Environment changes; null removes a variable.
+    pub env: Option<BTreeMap<String, Option<String>>>,
+    /// Columns (default 80).
+    pub cols: Option<u16>,
+    /// Rows (default 24).
+    pub rows: Option<u16>,
+    /// Label shown by session_list.
+    pub name: Option<String>,
+}
+
+/// Wait and render options shared by session_write and session_read.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct ReadOptions {
+    /// auto (default: screen while a full-screen program runs, else output), screen, output (since `since`, redraws applied) or scrollback.
+    pub view: Option<View>,
+    /// Cursor from an earlier result: output after it.
+    pub since: Option<String>,
+    /// Regex: return once output matches.
+    pub wait_for: Option<String>,
+    /// Seconds: return after this long without new output.
+    pub settle: Option<f64>,
+    /// Seconds: maximum wait (default and cap: the server's command timeout).
+    pub timeout: Option<f64>,
+    /// Maximum characters of text; the middle is cut.
+    pub max_chars: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct WriteParams {
+    pub session_id: String,
+    /// Literal text to type.
+    pub input: Option<String>,
+    /// Named keys sent after input: Enter, Tab, Escape, Up, F5, C-c, M-x...
+    pub keys: Option<Vec<String>>,
+    /// Press Enter after input and keys.
+    pub submit: Option<bool>,
+    /// Send input as a bracketed paste when the program enabled it; control characters are removed.
+    pub paste: Option<bool>,
+    #[serde(flatten)]
+    #[schemars(flatten)]
+    pub read: ReadOptions,
+    /// Fields no tool knows. serde cannot combine `flatten` with `deny_unknown_fields`,
+    /// so they are collected here and rejected by the handler.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+pub struct ReadParams {
+    pub session_id: String,
+    #[serde(flatten)]
+    #[schemars(flatten)]
+    pub read: ReadOptions,
+    /// Fields no tool knows. serde cannot combine `flatten` with `deny_unknown_fields`,
+    /// so they are collected here and rejected by the handler.
+    #[serde(flatten)]
+    #[schemars(skip)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloseParams {
+    pub session_id: String,
+    /// Seconds between the HUP, TERM and KILL steps.
+    pub grace: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResizeParams {
+    pub session_id: String,
+    pub cols: u16,
+    pub rows: u16,
+}

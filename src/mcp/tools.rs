@@ -1,0 +1,773 @@
+//! The tool handlers.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use regex::{Regex, RegexBuilder};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::schema_for_output;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ContentBlock, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::{ErrorData, ServerHandler, tool, tool_handler, tool_router};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use super::params::{
+    CloseParams, OpenParams, ReadOptions, ReadParams, ResizeParams, View, WriteParams,
+};
+use super::results::{
+    CloseResult, ListResult, OpenResult, ReadResult, RunState, SessionSummary, Truncation,
+};
+use super::{DEFAULT_WRITE_SETTLE, MAX_INPUT_BYTES, MAX_MAX_CHARS, ToolSettings};
+use crate::config::is_valid_env_name;
+use crate::session::output::cap_text;
+use crate::session::pty::{Program, SpawnRequest};
+use crate::session::screen::{OutputCursor, TermSize};
+use crate::session::table::{SessionError, SessionTable, format_time};
+use crate::session::wait::{Cancelled, MatchTarget, WaitReason, WaitSpec, wait};
+use crate::session::{EndReason, MAX_COLS, MAX_ROWS, MIN_COLS, MIN_ROWS, Session, keys};
+
+const DEFAULT_COLS: u16 = 80;
+const DEFAULT_ROWS: u16 = 24;
+/// session_open waits until the program's first output has been quiet this long, so the
+/// result shows a shell's prompt.
+const OPEN_SETTLE: Duration = Duration::from_millis(150);
+const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+/// session_resize waits this long for the program to redraw.
+const RESIZE_SETTLE: Duration = Duration::from_millis(200);
+const RESIZE_TIMEOUT: Duration = Duration::from_secs(1);
+
+const INSTRUCTIONS: &str = "Persistent terminal sessions. session_open starts a shell (or a command) on a \
+pseudo-terminal and returns its id; session_write types text and named keys and returns what changed; \
+session_read returns the screen or the output since a cursor, optionally waiting; session_close ends \
+the session and every process it started. Sessions outlive client reconnects.";
+
+/// A tool-level failure: the model reads the message and decides what to do.
+struct ToolError(String);
+
+impl From<SessionError> for ToolError {
+    fn from(error: SessionError) -> Self {
+        Self(error.to_string())
+    }
+}
+
+impl From<String> for ToolError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
+type ToolResult = Result<CallToolResult, ErrorData>;
+
+fn finish<T: Serialize>(
+    outcome: Result<(T, String), ToolError>,
+    tool: &'static str,
+    started: Instant,
+) -> ToolResult {
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    match outcome {
+        Ok((value, text)) => {
+            tracing::debug!(tool, elapsed_ms, "tool call succeeded");
+            let structured = serde_json::to_value(&value).map_err(|error| {
+                ErrorData::internal_error(
+                    format!("failed to serialize the {tool} result: {error}"),
+                    None,
+                )
+            })?;
+            let mut result = CallToolResult::structured(structured);
+            result.content = vec![ContentBlock::text(text)];
+            Ok(result)
+        }
+        Err(ToolError(message)) => {
+            tracing::debug!(tool, elapsed_ms, error = %message, "tool call failed");
+            Ok(CallToolResult::error(vec![ContentBlock::text(message)]))
+        }
+    }
+}
+
+/// The MCP server: one value per MCP connection (or per stateless HTTP request), all
+/// sharing one session table.
+#[derive(Clone)]
+pub struct TerminalServer {
+    table: Arc<SessionTable>,
+    settings: Arc<ToolSettings>,
+    tool_router: ToolRouter<Self>,
+}
+
+#[tool_router]
+impl TerminalServer {
+    pub fn new(table: Arc<SessionTable>, settings: Arc<ToolSettings>) -> Self {
+        Self {
+            table,
+            settings,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        description = "Start a terminal session (an interactive shell unless command or argv is given). Returns its session_id and first screen.",
+        output_schema = schema_for_output::<OpenResult>(),
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = true)
+    )]
+    async fn session_open(
+        &self,
+        Parameters(params): Parameters<OpenParams>,
+        cancel: CancellationToken,
+    ) -> ToolResult {
+        let started = Instant::now();
+        let outcome = self.open(params, &cancel).await;
+        finish(outcome, "session_open", started)
+    }
+
+    #[tool(
+        description = "Type into a session: input is literal text, keys are named keys (Enter, C-c, Up...), submit presses Enter. Then waits (default: until output is quiet 0.3 s) and returns what changed.",
+        output_schema = schema_for_output::<ReadResult>(),
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = true)
+    )]
+    async fn session_write(
+        &self,
+        Parameters(params): Parameters<WriteParams>,
+        cancel: CancellationToken,
+    ) -> ToolResult {
+        let started = Instant::now();
+        let outcome = self.write(params, &cancel).await;
+        finish(outcome, "session_write", started)
+    }
+
+    #[tool(
+        description = "Read a session without typing: the screen, or output since a cursor. Without wait_for, settle or timeout it returns at once; reads never consume output.",
+        output_schema = schema_for_output::<ReadResult>(),
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn session_read(
+        &self,
+        Parameters(params): Parameters<ReadParams>,
+        cancel: CancellationToken,
+    ) -> ToolResult {
+        let started = Instant::now();
+        let outcome = self.read(params, &cancel).await;
+        finish(outcome, "session_read", started)
+    }
+
+    #[tool(
+        description = "End a session and every process it started (HUP, then TERM, then KILL).",
+        output_schema = schema_for_output::<CloseResult>(),
+        annotations(read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn session_close(&self, Parameters(params): Parameters<CloseParams>) -> ToolResult {
+        let started = Instant::now();
+        let outcome = self.close(params).await;
+        finish(outcome, "session_close", started)
+    }
+
+    #[tool(
+        description = "List sessions with their state.",
+        output_schema = schema_for_output::<ListResult>(),
+        annotations(read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn session_list(&self) -> ToolResult {
+        let started = Instant::now();
+        let result = self.list();
+        let text = result.to_text();
+        finish(Ok((result, text)), "session_list", started)
+    }
+
+    #[tool(
+        description = "Change a session's terminal size; running programs are told and redraw.",
+        output_schema = schema_for_output::<ReadResult>(),
+        annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn session_resize(
+        &self,
+        Parameters(params): Parameters<ResizeParams>,
+        cancel: CancellationToken,
+    ) -> ToolResult {
+        let started = Instant::now();
+        let outcome = self.resize(params, &cancel).await;
+        finish(outcome, "session_resize", started)
+    }
+}
+
+impl TerminalServer {
+    async fn open(
+        &self,
+        params: OpenParams,
+        cancel: &CancellationToken,
+    ) -> Result<(OpenResult, String), ToolError> {
+        let request = spawn_request(params)?;
+        let table = Arc::clone(&self.table);
+        let session = tokio::task::spawn_blocking(move || table.open(request))
+            .await
+            .map_err(|error| ToolError(format!("session start failed: {error}")))??;
+        let start = session.state().screen.current_cursor();
+        let spec = WaitSpec {
+            timeout: OPEN_TIMEOUT,
+            settle: Some(OPEN_SETTLE),
+            pattern: None,
+        };
+        let _ = wait(&session, &spec, start, MatchTarget::Auto, cancel).await;
+        let state = session.state();
+        let size = state.screen.size();
+        let result = OpenResult {
+            session_id: session.id.to_string(),
+            name: session.name.clone(),
+            pid: session.pid,
+            command: session.command.clone(),
+            cols: size.cols,
+            rows: size.rows,
+            text: state.screen.screen_text(),
+            cursor: start.to_string(),
+            state: if state.exit.is_some() {
+                RunState::Exited
+            } else {
+                RunState::Running
+            },
+            exit_code: state.exit.as_ref().and_then(|exit| exit.code),
+        };
+        drop(state);
+        let text = format!(
+            "{}\n[session {} started: {}]",
+            result.text, result.session_id, result.command
+        );
+        Ok((result, text))
+    }
+
+    async fn write(
+        &self,
+        params: WriteParams,
+        cancel: &CancellationToken,
+    ) -> Result<(ReadResult, String), ToolError> {
+        reject_unknown(&params.unknown)?;
+        let options =
+            ReadPlan::from_options(&params.read, &self.settings, Some(DEFAULT_WRITE_SETTLE))?;
+        let session = self.table.get(&params.session_id)?;
+        if let Some(exit) = session.exit_info() {
+            return Err(SessionError::Exited {
+                id: session.id,
+                exit,
+            }
+            .into());
+        }
+        let (bytes, start) = {
+            let state = session.state();
+            let bytes = input_bytes(
+                &params,
+                state.screen.application_cursor(),
+                state.screen.bracketed_paste(),
+            )?;
+            (bytes, state.screen.current_cursor())
+        };
+        if !bytes.is_empty() {
+            let writer = Arc::clone(&session);
+            let length = bytes.len();
+            // NOTE: a program that never reads its input blocks this write once the PTY
+            // buffer is full (about 4 KB on Linux); the blocking thread waits with it.
+            tokio::task::spawn_blocking(move || writer.write_input(&bytes))
+                .await
+                .map_err(|error| ToolError(format!("write to session failed: {error}")))?
+                .map_err(|error| {
+                    ToolError(format!("write to session {} failed: {error}", session.id))
+                })?;
+            tracing::trace!(session_id = %session.id, bytes = length, "input written");
+        }
+        let result = self
+            .wait_and_render(&session, &options, Some(start), cancel)
+            .await?;
+        let text = result.to_text();
+        Ok((result, text))
+    }
+
+    async fn read(
+        &self,
+        params: ReadParams,
+        cancel: &CancellationToken,
+    ) -> Result<(ReadResult, String), ToolError> {
+        reject_unknown(&params.unknown)?;
+        let options = ReadPlan::from_options(&params.read, &self.settings, None)?;
+        let session = self.table.get(&params.session_id)?;
+        let result = self
+            .wait_and_render(&session, &options, None, cancel)
+            .await?;
+        let text = result.to_text();
+        Ok((result, text))
+    }
+
+    async fn close(&self, params: CloseParams) -> Result<(CloseResult, String), ToolError> {
+        let grace = match params.grace {
+            Some(grace) => Some(seconds("grace", grace, Duration::from_secs(60))?),
+            None => None,
+        };
+        let report = self
+            .table
+            .close(&params.session_id, grace, EndReason::Closed)
+            .await?;
+        let result = CloseResult {
+            session_id: params.session_id.trim().to_owned(),
+            closed: true,
+            exit_code: report.exit.as_ref().and_then(|exit| exit.code),
+            signal: report.exit.as_ref().and_then(|exit| exit.signal.clone()),
+            processes_signalled: report.kill.signalled,
+            last_signal: report.kill.last_signal.map(str::to_owned),
+            seconds: report.elapsed.as_secs_f64(),
+        };
+        let text = format!(
+            "session {} closed; {} process(es) signalled{}",
+            result.session_id,
+            result.processes_signalled,
+            result
+                .last_signal
+                .as_ref()
+                .map(|signal| format!(", last signal SIG{signal}"))
+                .unwrap_or_default()
+        );
+        Ok((result, text))
+    }
+
+    fn list(&self) -> ListResult {
+        let now = Instant::now();
+        let sessions = self
+            .table
+            .list()
+            .iter()
+            .map(|session| {
+                let state = session.state();
+                let size = state.screen.size();
+                SessionSummary {
+                    session_id: session.id.to_string(),
+                    name: session.name.clone(),
+                    pid: session.pid,
+                    command: session.command.clone(),
+                    state: if state.exit.is_some() {
+                        RunState::Exited
+                    } else {
+                        RunState::Running
+                    },
+                    exit_code: state.exit.as_ref().and_then(|exit| exit.code),
+                    signal: state.exit.as_ref().and_then(|exit| exit.signal.clone()),
+                    cols: size.cols,
+                    rows: size.rows,
+                    alt_screen: state.screen.alternate_screen(),
+                    title: state.screen.title().to_owned(),
+                    started_at: format_time(session.started_at),
+                    idle_seconds: now
+                        .saturating_duration_since(state.last_activity)
+                        .as_secs_f64(),
+                }
+            })
+            .collect();
+        ListResult { sessions }
+    }
+
+    async fn resize(
+        &self,
+        params: ResizeParams,
+        cancel: &CancellationToken,
+    ) -> Result<(ReadResult, String), ToolError> {
+        let size = term_size(Some(params.cols), Some(params.rows))?;
+        let session = self.table.get(&params.session_id)?;
+        if let Some(exit) = session.exit_info() {
+            return Err(SessionError::Exited {
+                id: session.id,
+                exit,
+            }
+            .into());
+        }
+        session.resize(size).map_err(|error| {
+            ToolError(format!("resize of session {} failed: {error}", session.id))
+        })?;
+        let options = ReadPlan {
+            view: View::Screen,
+            since: None,
+            wait: Some(WaitSpec {
+                timeout: RESIZE_TIMEOUT,
+                settle: Some(RESIZE_SETTLE),
+                pattern: None,
+            }),
+            max_chars: self.settings.default_max_chars,
+        };
+        let result = self
+            .wait_and_render(&session, &options, None, cancel)
+            .await?;
+        let text = result.to_text();
+        Ok((result, text))
+    }
+
+    /// Waits as the plan says, then renders. `write_start` is where output began for a
+    /// write, used when the caller gave no `since`.
+    async fn wait_and_render(
+        &self,
+        session: &Session,
+        plan: &ReadPlan,
+        write_start: Option<OutputCursor>,
+        cancel: &CancellationToken,
+    ) -> Result<ReadResult, ToolError> {
+        let since = plan.since.or(write_start);
+        let reason = match &plan.wait {
+            Some(spec) => {
+                let start = since.unwrap_or_else(|| session.state().screen.current_cursor());
+                let target = match plan.view {
+                    View::Screen => MatchTarget::Screen,
+                    View::Output | View::Scrollback => MatchTarget::Output,
+                    View::Auto => MatchTarget::Auto,
+                };
+                match wait(session, spec, start, target, cancel).await {
+                    Ok(reason) => Some(reason),
+                    Err(Cancelled) => return Err(ToolError("the request was cancelled".into())),
+                }
+            }
+            None => None,
+        };
+        Ok(render(session, plan.view, since, plan.max_chars, reason))
+    }
+}
+
+/// A validated read: what to wait for and how to render.
+struct ReadPlan {
+    view: View,
+    since: Option<OutputCursor>,
+    wait: Option<WaitSpec>,
+    max_chars: usize,
+}
+
+impl ReadPlan {
+    fn from_options(
+        options: &ReadOptions,
+        settings: &ToolSettings,
+        default_settle: Option<Duration>,
+    ) -> Result<Self, ToolError> {
+        let since = match &options.since {
+            Some(text) => Some(
+                text.parse::<OutputCursor>()
+                    .map_err(|error| ToolError(format!("invalid since: {error}")))?,
+            ),
+            None => None,
+        };
+        let pattern = match &options.wait_for {
+            Some(pattern) => Some(compile_pattern(pattern)?),
+            None => None,
+        };
+        let settle = match options.settle {
+            Some(settle) => Some(seconds("settle", settle, settings.command_timeout)?),
+            None => None,
+        };
+        let timeout = match options.timeout {
+            Some(timeout) => Some(seconds("timeout", timeout, settings.command_timeout)?),
+            None => None,
+        };
+        let wait = if pattern.is_some() || settle.is_some() || timeout.is_some() {
+            Some(WaitSpec {
+                timeout: timeout.unwrap_or(settings.command_timeout),
+                settle,
+                pattern,
+            })
+        } else {
+            default_settle.map(|settle| WaitSpec {
+                timeout: settings.command_timeout,
+                settle: Some(settle),
+                pattern: None,
+            })
+        };
+        let max_chars = match options.max_chars {
+            Some(0) => {
+                return Err(ToolError(
+                    "invalid max_chars 0: pass a number of characters from 1 to 1000000".into(),
+                ));
+            }
+            Some(max) => (max as usize).min(MAX_MAX_CHARS),
+            None => settings.default_max_chars,
+        };
+        Ok(Self {
+            view: options.view.unwrap_or_default(),
+            since,
+            wait,
+            max_chars,
+        })
+    }
+}
+
+fn compile_pattern(pattern: &str) -> Result<Regex, ToolError> {
+    RegexBuilder::new(pattern)
+        .multi_line(true)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|error| ToolError(format!("invalid wait_for regex {pattern:?}: {error}")))
+}
+
+/// Converts a duration parameter in seconds, rejecting negative, non-finite and values
+/// over `max`.
+fn seconds(name: &str, value: f64, max: Duration) -> Result<Duration, ToolError> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(ToolError(format!(
+            "invalid {name} {value}: pass a number of seconds from 0 to {}",
+            max.as_secs_f64()
+        )));
+    }
+    // Values above the cap are clamped: the cap is the server's promise to the client.
+    Ok(Duration::from_secs_f64(value).min(max))
+}
+
+fn reject_unknown(unknown: &BTreeMap<String, serde_json::Value>) -> Result<(), ToolError> {
+    match unknown.keys().next() {
+        None => Ok(()),
+        Some(name) => Err(ToolError(format!(
+            "unknown parameter {name:?}; valid ones are session_id, input, keys, submit, paste, view, since, wait_for, settle, timeout, max_chars"
+        ))),
+    }
+}
+
+fn term_size(cols: Option<u16>, rows: Option<u16>) -> Result<TermSize, ToolError> {
+    let cols = cols.unwrap_or(DEFAULT_COLS);
+    let rows = rows.unwrap_or(DEFAULT_ROWS);
+    if !(MIN_COLS..=MAX_COLS).contains(&cols) {
+        return Err(ToolError(format!(
+            "invalid cols {cols}: pass a width from {MIN_COLS} to {MAX_COLS}"
+        )));
+    }
+    if !(MIN_ROWS..=MAX_ROWS).contains(&rows) {
+        return Err(ToolError(format!(
+            "invalid rows {rows}: pass a height from {MIN_ROWS} to {MAX_ROWS}"
+        )));
+    }
+    Ok(TermSize { cols, rows })
+}
+
+/// Validates session_open parameters into a spawn request.
+fn spawn_request(params: OpenParams) -> Result<SpawnRequest, ToolError> {
+    let program = match (params.command, params.argv) {
+        (Some(_), Some(_)) => {
+            return Err(ToolError("pass either command or argv, not both".into()));
+        }
+        (Some(command), None) if command.trim().is_empty() => {
+            return Err(ToolError("invalid command \"\": pass a shell command line, or omit it for an interactive shell".into()));
+        }
+        (Some(command), None) => Program::ShellCommand(command),
+        (None, Some(argv)) if argv.first().is_none_or(|program| program.is_empty()) => {
+            return Err(ToolError(
+                "invalid argv: the first element must name the program to run".into(),
+            ));
+        }
+        (None, Some(argv)) => Program::Argv(argv),
+        (None, None) => Program::Shell,
+    };
+    let env = params.env.unwrap_or_default();
+    for (name, value) in &env {
+        if !is_valid_env_name(name) {
+            return Err(ToolError(format!(
+                "invalid env name {name:?}: names contain only letters, digits and '_' and do not start with a digit"
+            )));
+        }
+        if value.as_deref().is_some_and(|value| value.contains('\0')) {
+            return Err(ToolError(format!(
+                "invalid env value for {name:?}: values cannot contain NUL bytes"
+            )));
+        }
+    }
+    if let Some(name) = &params.name
+        && name.chars().count() > 200
+    {
+        return Err(ToolError("invalid name: at most 200 characters".into()));
+    }
+    Ok(SpawnRequest {
+        program,
+        cwd: params.cwd.map(PathBuf::from),
+        env,
+        size: term_size(params.cols, params.rows)?,
+        name: params.name,
+    })
+}
+
+/// Builds the bytes of a session_write: input (or a paste), then keys, then Enter.
+/// Validates everything first, so an error writes nothing.
+fn input_bytes(
+    params: &WriteParams,
+    application_cursor: bool,
+    bracketed_paste: bool,
+) -> Result<Vec<u8>, ToolError> {
+    let mut bytes = Vec::new();
+    if let Some(input) = &params.input {
+        if params.paste.unwrap_or(false) {
+            bytes.extend(paste_bytes(input, bracketed_paste));
+        } else {
+            bytes.extend_from_slice(input.as_bytes());
+        }
+    }
+    if let Some(names) = &params.keys {
+        let encoded = keys::encode_keys(names, application_cursor)
+            .map_err(|error| ToolError(format!("{error}; nothing was written")))?;
+        bytes.extend(encoded);
+    }
+    if params.submit.unwrap_or(false) {
+        bytes.push(b'\r');
+    }
+    if bytes.len() > MAX_INPUT_BYTES {
+        return Err(ToolError(format!(
+            "input of {} bytes is too large: send at most {MAX_INPUT_BYTES} bytes per call",
+            bytes.len()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Prepares pasted text: removes ESC and the other C0 controls except tab, newline and
+/// carriage return, so nothing inside can end the paste or send a control key, then wraps
+/// it in bracketed-paste markers when the program enabled that mode.
+pub fn paste_bytes(text: &str, bracketed_paste: bool) -> Vec<u8> {
+    let clean: String = text
+        .chars()
+        .filter(|c| !c.is_control() || matches!(c, '\t' | '\n' | '\r'))
+        .collect();
+    if bracketed_paste {
+        let mut bytes = b"\x1b[200~".to_vec();
+        bytes.extend_from_slice(clean.as_bytes());
+        bytes.extend_from_slice(b"\x1b[201~");
+        bytes
+    } else {
+        clean.into_bytes()
+    }
+}
+
+/// Renders a session in the requested view.
+fn render(
+    session: &Session,
+    view: View,
+    since: Option<OutputCursor>,
+    max_chars: usize,
+    reason: Option<WaitReason>,
+) -> ReadResult {
+    let echo = session.echo_enabled().unwrap_or(true);
+    let state = session.state();
+    let screen = &state.screen;
+    let alt_screen = screen.alternate_screen();
+    let view = match view {
+        View::Auto if alt_screen => View::Screen,
+        View::Auto => View::Output,
+        other => other,
+    };
+    let mut note = None;
+    let mut dropped_chars = None;
+    let (text, cursor) = match view {
+        View::Screen | View::Auto => (screen.screen_text(), screen.current_cursor()),
+        View::Output => {
+            let slice = screen.output_since(since);
+            if slice.dropped_chars > 0 {
+                dropped_chars = Some(slice.dropped_chars);
+            }
+            (slice.text, slice.cursor)
+        }
+        View::Scrollback => {
+            if alt_screen {
+                note = Some(
+                    "note: a full-screen program holds the alternate screen, which has no scrollback; this is the main screen's history"
+                        .to_owned(),
+                );
+            }
+            (screen.scrollback_text(), screen.current_cursor())
+        }
+    };
+    let capped = cap_text(&text, max_chars);
+    let (cursor_row, cursor_col) = screen.cursor_position();
+    let size = screen.size();
+    ReadResult {
+        session_id: session.id.to_string(),
+        view,
+        truncated: (capped.omitted_chars > 0).then_some(Truncation {
+            omitted_chars: capped.omitted_chars,
+            omitted_lines: capped.omitted_lines,
+        }),
+        text: capped.text,
+        cursor: cursor.to_string(),
+        dropped_chars,
+        state: if state.exit.is_some() {
+            RunState::Exited
+        } else {
+            RunState::Running
+        },
+        exit_code: state.exit.as_ref().and_then(|exit| exit.code),
+        signal: state.exit.as_ref().and_then(|exit| exit.signal.clone()),
+        echo,
+        alt_screen,
+        cursor_row,
+        cursor_col,
+        cols: size.cols,
+        rows: size.rows,
+        title: screen.title().to_owned(),
+        reason,
+        note,
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for TerminalServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new(
+                env!("CARGO_PKG_NAME"),
+                env!("CARGO_PKG_VERSION"),
+            ))
+            .with_instructions(INSTRUCTIONS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paste_strips_controls_and_wraps() {
+        let bytes = paste_bytes("echo safe\x1b[201~echo INJECTED\n", true);
+        assert_eq!(
+            bytes,
+            b"\x1b[200~echo safe[201~echo INJECTED\n\x1b[201~".to_vec()
+        );
+        assert_eq!(paste_bytes("a\x03b\x04c\td", false), b"abc\td".to_vec());
+    }
+
+    #[test]
+    fn spawn_request_rejects_command_and_argv() {
+        let params = OpenParams {
+            command: Some("ls".into()),
+            argv: Some(vec!["ls".into()]),
+            ..Default::default()
+        };
+        assert!(spawn_request(params).is_err());
+    }
+
+    #[test]
+    fn term_size_bounds() {
+        assert!(term_size(Some(0), Some(24)).is_err());
+        assert!(term_size(Some(80), Some(0)).is_err());
+        assert!(term_size(Some(1), Some(24)).is_err());
+        assert_eq!(
+            term_size(None, None).ok(),
+            Some(TermSize { cols: 80, rows: 24 })
+        );
+    }
+
+    #[test]
+    fn unknown_key_writes_nothing() {
+        let params = WriteParams {
+            session_id: "x".into(),
+            input: Some("abc".into()),
+            keys: Some(vec!["Enter".into(), "Ctrl+C".into()]),
+            ..Default::default()
+        };
+        let error = input_bytes(&params, false, false)
+            .err()
+            .map(|ToolError(message)| message)
+            .unwrap_or_default();
+        assert!(error.contains("Ctrl+C"), "{error}");
+        assert!(error.contains("nothing was written"), "{error}");
+    }
+
+    #[test]
+    fn seconds_rejects_negative_and_clamps() {
+        assert!(seconds("timeout", -1.0, Duration::from_secs(30)).is_err());
+        assert!(seconds("timeout", f64::NAN, Duration::from_secs(30)).is_err());
+        assert_eq!(
+            seconds("timeout", 100.0, Duration::from_secs(30)).ok(),
+            Some(Duration::from_secs(30))
+        );
+    }
+}

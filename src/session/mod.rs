@@ -1,0 +1,232 @@
+//! Terminal sessions: a PTY, the process tree behind it, and the emulator that renders it.
+//!
+//! Nothing here knows about MCP. Every session has the same anatomy:
+//!
+//! - a **reader** thread that drains the PTY master into the [`screen::Screen`] until end
+//!   of file, also after the child has exited, so output written just before an exit is
+//!   rendered;
+//! - a **writer** (the PTY input) held for the session's whole life, because dropping
+//!   portable-pty's writer sends end-of-file to the terminal and an idle shell exits;
+//! - a **waiter** thread that reaps the child as soon as it exits and records its status;
+//! - a **kill** that reaches the whole process tree ([`process_tree`]).
+//!
+//! The [`table::SessionTable`] owns every session; tool handlers clone an `Arc<Session>`
+//! out of it and never hold a table guard across an `.await`.
+
+pub mod keys;
+pub mod output;
+pub mod process_tree;
+pub mod pty;
+pub mod reaper;
+pub mod screen;
+pub mod table;
+pub mod wait;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+use portable_pty::{MasterPty, PtySize};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use screen::{Screen, TermSize};
+
+/// Smallest accepted terminal size; vt100 cannot represent 0 and a 1-column terminal
+/// cannot show a wide character.
+pub const MIN_COLS: u16 = 2;
+pub const MIN_ROWS: u16 = 1;
+/// Largest accepted terminal size. The emulator allocates every cell, so this bounds
+/// the memory one resize can ask for.
+pub const MAX_COLS: u16 = 1000;
+pub const MAX_ROWS: u16 = 500;
+
+/// How a session's process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExitInfo {
+    /// Exit status when the process called `exit`.
+    pub code: Option<i32>,
+    /// Signal name (`KILL`, `HUP`, ...) when a signal ended the process.
+    pub signal: Option<String>,
+    pub at: SystemTime,
+}
+
+impl ExitInfo {
+    /// Describes the exit for messages, e.g. "exited with status 3".
+    pub fn describe(&self) -> String {
+        match (&self.signal, self.code) {
+            (Some(signal), _) => format!("was killed by SIG{signal}"),
+            (None, Some(code)) => format!("exited with status {code}"),
+            (None, None) => "exited".to_owned(),
+        }
+    }
+}
+
+/// Why a session left the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// A client called `session_close`.
+    Closed,
+    /// The idle reaper closed it.
+    IdleTimeout,
+    /// The server shut down.
+    Shutdown,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed by session_close",
+            Self::IdleTimeout => "closed by the idle timeout",
+            Self::Shutdown => "closed at server shutdown",
+        }
+    }
+}
+
+/// The part of a session that the reader, the waiter and tool calls share.
+pub struct SessionState {
+    pub screen: Screen,
+    pub exit: Option<ExitInfo>,
+    /// Child output or a tool call; the idle reaper compares it with the timeout.
+    pub last_activity: Instant,
+    /// When the reader last received bytes; waits with `settle` use it.
+    pub last_output: Instant,
+    pub bytes_read: u64,
+    /// The reader reached end of file: no more output will arrive.
+    pub output_closed: bool,
+}
+
+/// One terminal session.
+pub struct Session {
+    pub id: Uuid,
+    pub name: Option<String>,
+    /// The command line or argv the session runs, for listings.
+    pub command: String,
+    /// Process id of the session leader (the shell or program started on the PTY).
+    pub pid: u32,
+    pub started_at: SystemTime,
+    state: Mutex<SessionState>,
+    /// PTY input. Held until the session is closed: dropping it sends end-of-file.
+    writer: Mutex<Option<Box<dyn Write + Send>>>,
+    /// PTY master, used for resizes and foreground-group lookups. Dropped at close,
+    /// after the process tree is gone.
+    master: Mutex<Option<Box<dyn MasterPty + Send>>>,
+    /// Bumped by the reader on new output and by the waiter on exit; waits subscribe.
+    changed: watch::Sender<u64>,
+}
+
+impl Session {
+    /// Locks the shared state. A poisoned lock is recovered, because every writer of the
+    /// state leaves it consistent between statements.
+    pub fn state(&self) -> MutexGuard<'_, SessionState> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Subscribes to output and exit events.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    fn notify(&self) {
+        self.changed
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
+
+    /// Records a tool call as activity for the idle reaper.
+    pub fn touch(&self) {
+        self.state().last_activity = Instant::now();
+    }
+
+    pub fn exit_info(&self) -> Option<ExitInfo> {
+        self.state().exit.clone()
+    }
+
+    /// Writes bytes to the PTY input. Blocks while the terminal's input buffer is full,
+    /// so callers run it off the async runtime.
+    pub fn write_input(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut writer = self
+            .writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(writer) = writer.as_mut() else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "session input is closed",
+            ));
+        };
+        writer.write_all(bytes)?;
+        writer.flush()
+    }
+
+    /// Sets the PTY window size (the kernel sends SIGWINCH to the foreground job) and
+    /// resizes the emulator, both before returning.
+    pub fn resize(&self, size: TermSize) -> std::io::Result<()> {
+        {
+            let master = self
+                .master
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let Some(master) = master.as_ref() else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::BrokenPipe,
+                    "session terminal is closed",
+                ));
+            };
+            master
+                .resize(PtySize {
+                    rows: size.rows,
+                    cols: size.cols,
+                    pixel_width: 0,
+                    pixel_height: 0,
+                })
+                .map_err(std::io::Error::other)?;
+        }
+        self.state().screen.resize(size);
+        self.notify();
+        Ok(())
+    }
+
+    /// Returns the process group that owns the terminal, as `tcgetpgrp` reports it.
+    pub fn foreground_process_group(&self) -> Option<i32> {
+        let master = self
+            .master
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        master
+            .as_ref()
+            .and_then(|master| master.process_group_leader())
+    }
+
+    /// Reports whether the terminal echoes input (false at a password prompt).
+    pub fn echo_enabled(&self) -> Option<bool> {
+        let master = self
+            .master
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let fd = master.as_ref()?.as_raw_fd()?;
+        // SAFETY: `termios` is plain data that tcgetattr fills in completely on success,
+        // and `fd` stays open while the master lock is held.
+        unsafe {
+            let mut termios: libc::termios = std::mem::zeroed();
+            (libc::tcgetattr(fd, &mut termios) == 0).then_some(termios.c_lflag & libc::ECHO != 0)
+        }
+    }
+
+    /// Drops the PTY input and master. Called once the process tree is gone; the reader
+    /// then reaches end of file.
+    fn release_terminal(&self) {
+        self.writer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        self.master
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+    }
+}
+
+/// Shared handle to a session.
+pub type SessionRef = Arc<Session>;

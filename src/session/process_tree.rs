@@ -1,0 +1,229 @@
+//! Finding and ending every process a session started.
+//!
+//! Neither a hangup, nor the shell's process group (job control gives each job a group of
+//! its own), nor the session id alone reaches everything: `setsid` and double-forked
+//! daemons leave the session. A process belongs to a session when its session id is the
+//! session leader's pid, or when its environment carries the session tag
+//! ([`super::pty::SESSION_TAG_VAR`]). Processes that both call `setsid` and clear their
+//! environment (`setsid env -i prog`) escape; the README says so.
+//!
+//! Each signal goes through a pidfd opened after membership was checked, so a pid that
+//! the kernel reused for an unrelated process in the meantime is never hit.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Pause between scans while waiting for processes to exit.
+const POLL_INTERVAL: Duration = Duration::from_millis(25);
+/// How long to wait for processes to disappear after SIGKILL.
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
+/// The facts about one process that membership depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub pid: i32,
+    pub session_id: i32,
+    /// `Z` for a zombie: it has exited and only waits to be reaped.
+    pub state: char,
+}
+
+/// Parses `/proc/<pid>/stat`. The command name (field 2) may contain spaces and
+/// parentheses, so the fields after it are counted from the last `)`.
+pub fn parse_stat(pid: i32, stat: &str) -> Option<ProcessInfo> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let _pgrp = fields.next()?;
+    let session_id = fields.next()?.parse().ok()?;
+    Some(ProcessInfo {
+        pid,
+        session_id,
+        state,
+    })
+}
+
+/// Reports whether a NUL-separated environment block contains `NAME=value` exactly.
+pub fn environ_has_tag(environ: &[u8], tag: &[u8]) -> bool {
+    environ.split(|byte| *byte == 0).any(|entry| entry == tag)
+}
+
+/// How to recognise a session's processes.
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub leader_pid: i32,
+    /// `MCP_TERMINAL_SESSION_ID=<uuid>` as bytes.
+    pub tag: Vec<u8>,
+}
+
+impl Membership {
+    pub fn new(leader_pid: u32, tag_var: &str, session_id: &str) -> Self {
+        Self {
+            leader_pid: leader_pid as i32,
+            tag: format!("{tag_var}={session_id}").into_bytes(),
+        }
+    }
+
+    /// Checks one process now. Zombies count as gone.
+    fn contains(&self, pid: i32) -> bool {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let Some(info) = parse_stat(pid, &stat) else {
+            return false;
+        };
+        if info.state == 'Z' {
+            return false;
+        }
+        if info.session_id == self.leader_pid || pid == self.leader_pid {
+            return true;
+        }
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .is_ok_and(|environ| environ_has_tag(&environ, &self.tag))
+    }
+
+    /// Lists the live processes of the session, leader included.
+    pub fn scan(&self) -> Vec<i32> {
+        let own_pid = std::process::id() as i32;
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| *pid != own_pid && self.contains(*pid))
+            .collect()
+    }
+}
+
+/// What ending a session's processes did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KillReport {
+    /// Distinct processes that received at least one signal.
+    pub signalled: usize,
+    /// The last signal that was needed (`HUP`, `TERM` or `KILL`), if any.
+    pub last_signal: Option<&'static str>,
+    /// Processes still alive when the ladder gave up (normally 0).
+    pub survivors: usize,
+}
+
+/// Ends every process of the session: SIGHUP, then SIGTERM after `grace`, then SIGKILL
+/// after another `grace`. Membership is scanned again before each step, because the tree
+/// may fork while it is being ended; stopped processes get SIGCONT so they can act on
+/// the signal.
+pub async fn kill_tree(members: &Membership, grace: Duration) -> KillReport {
+    let mut report = KillReport::default();
+    let mut signalled = std::collections::HashSet::new();
+    let ladder = [
+        (libc::SIGHUP, "HUP", grace),
+        (libc::SIGTERM, "TERM", grace),
+        (libc::SIGKILL, "KILL", KILL_WAIT),
+    ];
+    for (signal, name, wait) in ladder {
+        let pids = members.scan();
+        if pids.is_empty() {
+            break;
+        }
+        for pid in &pids {
+            if send_signal(members, *pid, signal) {
+                signalled.insert(*pid);
+                if signal != libc::SIGKILL {
+                    send_signal(members, *pid, libc::SIGCONT);
+                }
+            }
+        }
+        report.last_signal = Some(name);
+        tracing::debug!(
+            pid = members.leader_pid,
+            signal = name,
+            processes = pids.len(),
+            "signalled session processes"
+        );
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline && !members.scan().is_empty() {
+            tokio::time::sleep(POLL_INTERVAL).await;
+        }
+    }
+    report.signalled = signalled.len();
+    report.survivors = members.scan().len();
+    report
+}
+
+/// Sends `signal` to `pid` if it still belongs to the session. Returns whether it was sent.
+fn send_signal(members: &Membership, pid: i32, signal: i32) -> bool {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as i32;
+    if pidfd < 0 {
+        // Kernels before 5.3 lack pidfds: fall back to a checked kill, which leaves a
+        // short window for pid reuse.
+        if !members.contains(pid) {
+            return false;
+        }
+        // SAFETY: kill has no memory effects.
+        return unsafe { libc::kill(pid, signal) } == 0;
+    }
+    // The pidfd pins this exact process, so the check below cannot be fooled by reuse.
+    let sent = members.contains(pid)
+        // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+        && unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, signal, std::ptr::null::<libc::siginfo_t>(), 0) } == 0;
+    // SAFETY: closes the descriptor opened above, once.
+    unsafe { libc::close(pidfd) };
+    sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_spaces_in_name() {
+        let stat = "4242 (my (odd) prog) S 1 4242 4200 34816 4242 4194304 0 0";
+        let info = parse_stat(4242, stat).unwrap();
+        assert_eq!(info.state, 'S');
+        assert_eq!(info.session_id, 4200);
+    }
+
+    #[test]
+    fn stat_garbage_is_none() {
+        assert_eq!(parse_stat(1, "garbage"), None);
+        assert_eq!(parse_stat(1, "1 (x) R"), None);
+    }
+
+    #[test]
+    fn tag_matches_whole_entries_only() {
+        let environ = b"HOME=/root\0MCP_TERMINAL_SESSION_ID=abc\0PATH=/bin\0";
+        assert!(environ_has_tag(environ, b"MCP_TERMINAL_SESSION_ID=abc"));
+        assert!(!environ_has_tag(environ, b"MCP_TERMINAL_SESSION_ID=ab"));
+        assert!(!environ_has_tag(
+            b"XMCP_TERMINAL_SESSION_ID=abc\0",
+            b"MCP_TERMINAL_SESSION_ID=abc"
+        ));
+    }
+
+    #[tokio::test]
+    async fn kill_tree_ends_a_tagged_process_outside_the_session() {
+        let tag_var = "MCP_TERMINAL_SESSION_ID";
+        let session_id = uuid::Uuid::new_v4().to_string();
+        // `setsid` puts the shell in a session of its own, and it ignores HUP and TERM,
+        // so only the tag finds it and only SIGKILL ends it.
+        let mut child = std::process::Command::new("setsid")
+            .args(["sh", "-c", "trap '' HUP TERM; while :; do sleep 0.05; done"])
+            .env(tag_var, &session_id)
+            .spawn()
+            .expect("setsid and sh are available");
+        let members = Membership::new(999_999_999, tag_var, &session_id);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while members.scan().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            !members.scan().is_empty(),
+            "the tagged process was not found"
+        );
+        let report = kill_tree(&members, Duration::from_millis(100)).await;
+        let _ = child.wait();
+        assert_eq!(report.last_signal, Some("KILL"));
+        assert_eq!(report.survivors, 0);
+        assert!(members.scan().is_empty());
+    }
+}

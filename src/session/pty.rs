@@ -1,0 +1,493 @@
+//! Starting a session: the child's environment, the PTY, and the reader and waiter threads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::screen::{Screen, ScreenLimits, TermSize};
+use super::table::SessionError;
+use super::{ExitInfo, Session, SessionRef, SessionState};
+
+/// Environment variable that tags every process of a session with the session id, so the
+/// process-tree sweep finds processes that left the session's process session
+/// (`setsid`, double forks).
+pub const SESSION_TAG_VAR: &str = "MCP_TERMINAL_SESSION_ID";
+
+/// Variables of the server's environment that sessions inherit; everything else is
+/// dropped unless named with `--pass-env`.
+const INHERITED_VARS: &[&str] = &[
+    "HOME", "USER", "LOGNAME", "PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR",
+];
+
+/// Variables set for every session whatever the server's environment says. `TERM`
+/// names what the emulator implements; the pagers print instead of waiting for keys.
+const FIXED_VARS: &[(&str, &str)] = &[
+    ("TERM", "xterm-256color"),
+    ("PAGER", "cat"),
+    ("GIT_PAGER", "cat"),
+    ("MANPAGER", "cat"),
+    ("SYSTEMD_PAGER", "cat"),
+];
+
+/// Stack size of the reader and waiter threads; both keep their buffers on the heap.
+const THREAD_STACK_BYTES: usize = 256 * 1024;
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// What a session runs.
+#[derive(Debug, Clone)]
+pub enum Program {
+    /// The configured shell, interactive.
+    Shell,
+    /// A command line run by the configured shell with `-c`.
+    ShellCommand(String),
+    /// An exact program and arguments, with no shell in between.
+    Argv(Vec<String>),
+}
+
+/// A validated request to start a session.
+#[derive(Debug, Clone)]
+pub struct SpawnRequest {
+    pub program: Program,
+    pub cwd: Option<PathBuf>,
+    /// Variables to set (`Some`) or remove (`None`) on top of the base environment.
+    pub env: BTreeMap<String, Option<String>>,
+    pub size: TermSize,
+    pub name: Option<String>,
+}
+
+/// Server-wide settings that shape every spawned session.
+#[derive(Debug, Clone)]
+pub struct SpawnConfig {
+    pub shell: PathBuf,
+    pub pass_env: BTreeSet<String>,
+    pub limits: ScreenLimits,
+}
+
+/// Builds a session's environment: a short allowlist of the server's variables plus
+/// `--pass-env` names, then the fixed variables, the session tag, and the request's own
+/// changes, which win over everything but the tag.
+pub fn build_environment(
+    server_env: impl IntoIterator<Item = (String, String)>,
+    pass_env: &BTreeSet<String>,
+    shell: &Path,
+    session_id: Uuid,
+    overrides: &BTreeMap<String, Option<String>>,
+) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = server_env
+        .into_iter()
+        .filter(|(name, _)| {
+            INHERITED_VARS.contains(&name.as_str())
+                || name.starts_with("LC_")
+                || pass_env.contains(name)
+        })
+        .collect();
+    env.entry("PATH".into())
+        .or_insert_with(|| "/usr/local/bin:/usr/bin:/bin".into());
+    if !["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .any(|name| env.contains_key(*name))
+    {
+        env.insert("LANG".into(), "C.UTF-8".into());
+    }
+    for (name, value) in FIXED_VARS {
+        env.insert((*name).into(), (*value).into());
+    }
+    env.insert("SHELL".into(), shell.display().to_string());
+    for (name, value) in overrides {
+        match value {
+            Some(value) => env.insert(name.clone(), value.clone()),
+            None => env.remove(name),
+        };
+    }
+    env.insert(SESSION_TAG_VAR.into(), session_id.to_string());
+    env
+}
+
+/// Describes the program for listings and logs.
+pub fn describe_program(program: &Program, shell: &Path) -> String {
+    match program {
+        Program::Shell => shell.display().to_string(),
+        Program::ShellCommand(command) => command.clone(),
+        Program::Argv(argv) => argv.join(" "),
+    }
+}
+
+/// Starts a session: opens the PTY at the requested size, spawns the program on it, and
+/// starts the reader and waiter threads. Blocking (fork and exec); run it off the async
+/// runtime.
+pub fn spawn_session(
+    id: Uuid,
+    request: SpawnRequest,
+    config: &SpawnConfig,
+) -> Result<SessionRef, SessionError> {
+    let cwd = match &request.cwd {
+        Some(cwd) => {
+            check_cwd(cwd)?;
+            cwd.clone()
+        }
+        None => std::env::current_dir().map_err(|source| SessionError::Io {
+            operation: "read the server's working directory",
+            source,
+        })?,
+    };
+
+    let (program_path, args): (String, Vec<String>) = match &request.program {
+        Program::Shell => (config.shell.display().to_string(), Vec::new()),
+        Program::ShellCommand(command) => (
+            config.shell.display().to_string(),
+            vec!["-c".into(), command.clone()],
+        ),
+        Program::Argv(argv) => (argv[0].clone(), argv[1..].to_vec()),
+    };
+    let mut builder = CommandBuilder::new(&program_path);
+    builder.args(&args);
+    builder.cwd(&cwd);
+    builder.env_clear();
+    let env = build_environment(
+        std::env::vars(),
+        &config.pass_env,
+        &config.shell,
+        id,
+        &request.env,
+    );
+    for (name, value) in &env {
+        builder.env(name, value);
+    }
+
+    // The PTY is created at the requested size, so the program's first frame is drawn
+    // for it.
+    let pair = native_pty_system()
+        .openpty(PtySize {
+            rows: request.size.rows,
+            cols: request.size.cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .map_err(|error| SessionError::Spawn {
+            program: program_path.clone(),
+            message: format!("{error:#}"),
+        })?;
+    let child = pair
+        .slave
+        .spawn_command(builder)
+        .map_err(|error| SessionError::Spawn {
+            program: program_path.clone(),
+            message: format!("{error:#}"),
+        })?;
+    // Our copy of the slave side must close, or the reader never sees end of file.
+    drop(pair.slave);
+
+    let pid = child.process_id().unwrap_or(0);
+    let reader = pair.master.try_clone_reader();
+    let writer = pair.master.take_writer();
+    let (reader, writer) = match (reader, writer) {
+        (Ok(reader), Ok(writer)) => (reader, writer),
+        (Err(error), _) | (_, Err(error)) => {
+            // SAFETY: kill has no memory effects; the pid is our own unreaped child.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            return Err(SessionError::Spawn {
+                program: program_path,
+                message: format!("{error:#}"),
+            });
+        }
+    };
+
+    let now = Instant::now();
+    let (changed, _) = watch::channel(0);
+    let session = Arc::new(Session {
+        id,
+        name: request.name.clone(),
+        command: describe_program(&request.program, &config.shell),
+        pid,
+        started_at: SystemTime::now(),
+        state: Mutex::new(SessionState {
+            screen: Screen::new(request.size, config.limits),
+            exit: None,
+            last_activity: now,
+            last_output: now,
+            bytes_read: 0,
+            output_closed: false,
+        }),
+        writer: Mutex::new(Some(writer)),
+        master: Mutex::new(Some(pair.master)),
+        changed,
+    });
+
+    start_reader(&session, reader)?;
+    start_waiter(&session, child)?;
+    tracing::info!(session_id = %id, pid, command = %session.command, cwd = %cwd.display(), "session started");
+    Ok(session)
+}
+
+fn check_cwd(cwd: &Path) -> Result<(), SessionError> {
+    match std::fs::metadata(cwd) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(SessionError::InvalidCwd {
+            path: cwd.to_path_buf(),
+            reason: "not a directory".into(),
+        }),
+        Err(error) => Err(SessionError::InvalidCwd {
+            path: cwd.to_path_buf(),
+            reason: error.to_string(),
+        }),
+    }
+}
+
+/// Drains the PTY into the screen until end of file, including after the child exits:
+/// bytes written just before an exit are still in the PTY buffer.
+fn start_reader(
+    session: &SessionRef,
+    mut reader: Box<dyn Read + Send>,
+) -> Result<(), SessionError> {
+    let session = Arc::clone(session);
+    std::thread::Builder::new()
+        .name(format!("pty-reader-{}", session.pid))
+        .stack_size(THREAD_STACK_BYTES)
+        .spawn(move || {
+            let mut buffer = vec![0u8; READ_BUFFER_BYTES];
+            loop {
+                match reader.read(&mut buffer) {
+                    Ok(0) => break,
+                    Ok(count) => {
+                        let replies = {
+                            let mut state = session.state();
+                            let now = Instant::now();
+                            state.last_output = now;
+                            state.last_activity = now;
+                            state.bytes_read += count as u64;
+                            state.screen.process(&buffer[..count])
+                        };
+                        tracing::trace!(session_id = %session.id, bytes = count, "pty output");
+                        if !replies.is_empty() {
+                            // Answers to terminal queries (cursor position, device attributes).
+                            if let Err(error) = session.write_input(&replies) {
+                                tracing::debug!(session_id = %session.id, %error, "query reply not written");
+                            }
+                        }
+                        session.notify();
+                    }
+                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                    // EIO: every holder of the slave side has closed it.
+                    Err(_) => break,
+                }
+            }
+            {
+                let mut state = session.state();
+                let replies = state.screen.finish();
+                drop(replies);
+                state.output_closed = true;
+            }
+            tracing::trace!(session_id = %session.id, "pty reader reached end of file");
+            session.notify();
+        })
+        .map(drop)
+        .map_err(|source| SessionError::Io { operation: "start the PTY reader thread", source })
+}
+
+/// Reaps the child as soon as it exits, so it never lingers as a zombie, and records how
+/// it ended once the reader has drained what it wrote.
+fn start_waiter(
+    session: &SessionRef,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+) -> Result<(), SessionError> {
+    let session = Arc::clone(session);
+    std::thread::Builder::new()
+        .name(format!("pty-waiter-{}", session.pid))
+        .stack_size(THREAD_STACK_BYTES)
+        .spawn(move || {
+            let exit = wait_for_exit(session.pid as i32);
+            drop(child);
+            wait_for_drain(&session);
+            tracing::info!(
+                session_id = %session.id,
+                pid = session.pid,
+                exit_code = exit.code,
+                signal = exit.signal.as_deref(),
+                "session process exited"
+            );
+            session.state().exit = Some(exit);
+            session.notify();
+        })
+        .map(drop)
+        .map_err(|source| SessionError::Io {
+            operation: "start the PTY waiter thread",
+            source,
+        })
+}
+
+/// Blocks until `pid` exits and returns its status.
+fn wait_for_exit(pid: i32) -> ExitInfo {
+    let mut status = 0;
+    loop {
+        // SAFETY: waitpid writes only to `status`; `pid` is this server's own child and
+        // nothing else waits for it.
+        let result = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if result == pid {
+            break;
+        }
+        if result == -1 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted
+        {
+            continue;
+        }
+        // ECHILD: the status is gone; report an exit without a code.
+        return ExitInfo {
+            code: None,
+            signal: None,
+            at: SystemTime::now(),
+        };
+    }
+    let (code, signal) = if libc::WIFSIGNALED(status) {
+        (None, Some(signal_name(libc::WTERMSIG(status))))
+    } else {
+        (Some(libc::WEXITSTATUS(status)), None)
+    };
+    ExitInfo {
+        code,
+        signal,
+        at: SystemTime::now(),
+    }
+}
+
+/// Waits until the reader reaches end of file, or until output has been quiet for a
+/// short while (a background job can keep the terminal open after the leader exits).
+fn wait_for_drain(session: &Session) {
+    const QUIET: Duration = Duration::from_millis(100);
+    const LIMIT: Duration = Duration::from_secs(1);
+    let started = Instant::now();
+    let mut last_bytes = u64::MAX;
+    let mut last_change = started;
+    while started.elapsed() < LIMIT {
+        let (closed, bytes) = {
+            let state = session.state();
+            (state.output_closed, state.bytes_read)
+        };
+        if closed {
+            return;
+        }
+        if bytes != last_bytes {
+            last_bytes = bytes;
+            last_change = Instant::now();
+        } else if last_change.elapsed() >= QUIET {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Returns the conventional short name of a signal (`HUP`, `KILL`, ...).
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "HUP",
+        libc::SIGINT => "INT",
+        libc::SIGQUIT => "QUIT",
+        libc::SIGILL => "ILL",
+        libc::SIGTRAP => "TRAP",
+        libc::SIGABRT => "ABRT",
+        libc::SIGBUS => "BUS",
+        libc::SIGFPE => "FPE",
+        libc::SIGKILL => "KILL",
+        libc::SIGUSR1 => "USR1",
+        libc::SIGSEGV => "SEGV",
+        libc::SIGUSR2 => "USR2",
+        libc::SIGPIPE => "PIPE",
+        libc::SIGALRM => "ALRM",
+        libc::SIGTERM => "TERM",
+        libc::SIGXCPU => "XCPU",
+        libc::SIGXFSZ => "XFSZ",
+        libc::SIGSYS => "SYS",
+        other => return other.to_string(),
+    };
+    name.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_env() -> Vec<(String, String)> {
+        [
+            ("HOME", "/home/agent"),
+            ("PATH", "/usr/bin"),
+            ("TERM", "dumb"),
+            ("MCP_AUTH_TOKEN", "secret"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("LC_TIME", "C"),
+            ("EDITOR", "vim"),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect()
+    }
+
+    #[test]
+    fn environment_is_an_allowlist() {
+        let id = Uuid::new_v4();
+        let env = build_environment(
+            server_env(),
+            &BTreeSet::new(),
+            Path::new("/bin/bash"),
+            id,
+            &BTreeMap::new(),
+        );
+        assert_eq!(env.get("TERM").map(String::as_str), Some("xterm-256color"));
+        assert_eq!(env.get("HOME").map(String::as_str), Some("/home/agent"));
+        assert_eq!(env.get("LC_TIME").map(String::as_str), Some("C"));
+        assert_eq!(env.get("LANG").map(String::as_str), Some("C.UTF-8"));
+        assert_eq!(env.get("PAGER").map(String::as_str), Some("cat"));
+        assert_eq!(env.get(SESSION_TAG_VAR), Some(&id.to_string()));
+        assert!(!env.contains_key("MCP_AUTH_TOKEN"));
+        assert!(!env.contains_key("AWS_SECRET_ACCESS_KEY"));
+        assert!(!env.contains_key("EDITOR"));
+    }
+
+    #[test]
+    fn pass_env_and_overrides_apply() {
+        let id = Uuid::new_v4();
+        let pass_env = BTreeSet::from(["EDITOR".to_owned()]);
+        let overrides = BTreeMap::from([
+            ("PAGER".to_owned(), None),
+            ("FOO".to_owned(), Some("bar".to_owned())),
+            (SESSION_TAG_VAR.to_owned(), Some("forged".to_owned())),
+        ]);
+        let env = build_environment(
+            server_env(),
+            &pass_env,
+            Path::new("/bin/sh"),
+            id,
+            &overrides,
+        );
+        assert_eq!(env.get("EDITOR").map(String::as_str), Some("vim"));
+        assert_eq!(env.get("FOO").map(String::as_str), Some("bar"));
+        assert!(!env.contains_key("PAGER"));
+        assert_eq!(env.get(SESSION_TAG_VAR), Some(&id.to_string()));
+        assert_eq!(env.get("SHELL").map(String::as_str), Some("/bin/sh"));
+    }
+
+    #[test]
+    fn missing_path_gets_a_default() {
+        let env = build_environment(
+            Vec::new(),
+            &BTreeSet::new(),
+            Path::new("/bin/sh"),
+            Uuid::new_v4(),
+            &BTreeMap::new(),
+        );
+        assert_eq!(
+            env.get("PATH").map(String::as_str),
+            Some("/usr/local/bin:/usr/bin:/bin")
+        );
+    }
+
+    #[test]
+    fn signal_names_are_short() {
+        assert_eq!(signal_name(libc::SIGKILL), "KILL");
+        assert_eq!(signal_name(libc::SIGHUP), "HUP");
+        assert_eq!(signal_name(64), "64");
+    }
+}
