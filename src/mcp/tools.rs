@@ -31,10 +31,11 @@ use crate::session::{EndReason, MAX_COLS, MAX_ROWS, MIN_COLS, MIN_ROWS, Session,
 
 const DEFAULT_COLS: u16 = 80;
 const DEFAULT_ROWS: u16 = 24;
-/// session_open waits until the program's first output has been quiet this long, so the
-/// result shows a shell's prompt.
+/// session_open waits for the program's first output and then until output has been
+/// quiet this long, so the result shows a shell's prompt; a program that prints nothing
+/// delays the result by `OPEN_TIMEOUT`.
 const OPEN_SETTLE: Duration = Duration::from_millis(150);
-const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+const OPEN_TIMEOUT: Duration = Duration::from_secs(1);
 /// session_resize waits this long for the program to redraw.
 const RESIZE_SETTLE: Duration = Duration::from_millis(200);
 const RESIZE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -206,6 +207,7 @@ impl TerminalServer {
             timeout: OPEN_TIMEOUT,
             settle: Some(OPEN_SETTLE),
             pattern: None,
+            settle_after_output: true,
         };
         let _ = wait(&session, &spec, start, MatchTarget::Auto, cancel).await;
         let state = session.state();
@@ -384,6 +386,7 @@ impl TerminalServer {
                 timeout: RESIZE_TIMEOUT,
                 settle: Some(RESIZE_SETTLE),
                 pattern: None,
+                settle_after_output: false,
             }),
             max_chars: self.settings.default_max_chars,
         };
@@ -461,12 +464,14 @@ impl ReadPlan {
                 timeout: timeout.unwrap_or(settings.command_timeout),
                 settle,
                 pattern,
+                settle_after_output: false,
             })
         } else {
             default_settle.map(|settle| WaitSpec {
                 timeout: settings.command_timeout,
                 settle: Some(settle),
                 pattern: None,
+                settle_after_output: false,
             })
         };
         let max_chars = match options.max_chars {

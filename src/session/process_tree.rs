@@ -204,26 +204,40 @@ mod tests {
     async fn kill_tree_ends_a_tagged_process_outside_the_session() {
         let tag_var = "MCP_TERMINAL_SESSION_ID";
         let session_id = uuid::Uuid::new_v4().to_string();
-        // `setsid` puts the shell in a session of its own, and it ignores HUP and TERM,
-        // so only the tag finds it and only SIGKILL ends it.
+        let ready = std::env::temp_dir().join(format!("kill-tree-ready-{session_id}"));
+        // `setsid` puts the shell in a session of its own and it ignores HUP and TERM,
+        // so only the tag finds it and only SIGKILL ends it. It creates `ready` once the
+        // trap is set, so no signal arrives before that.
         let mut child = std::process::Command::new("setsid")
-            .args(["sh", "-c", "trap '' HUP TERM; while :; do sleep 0.05; done"])
+            .args([
+                "sh",
+                "-c",
+                "trap '' HUP TERM; touch \"$READY\"; exec sleep 30",
+            ])
             .env(tag_var, &session_id)
+            .env("READY", &ready)
             .spawn()
             .expect("setsid and sh are available");
         let members = Membership::new(999_999_999, tag_var, &session_id);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while members.scan().is_empty() && std::time::Instant::now() < deadline {
+        while !ready.exists() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(
-            !members.scan().is_empty(),
+        let _ = std::fs::remove_file(&ready);
+        assert_eq!(
+            members.scan(),
+            vec![child.id() as i32],
             "the tagged process was not found"
         );
+
         let report = kill_tree(&members, Duration::from_millis(100)).await;
-        let _ = child.wait();
+        let status = child.wait().expect("the child is reaped");
         assert_eq!(report.last_signal, Some("KILL"));
+        assert_eq!(report.signalled, 1);
         assert_eq!(report.survivors, 0);
-        assert!(members.scan().is_empty());
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL)
+        );
     }
 }

@@ -30,6 +30,9 @@ pub struct WaitSpec {
     pub timeout: Duration,
     pub settle: Option<Duration>,
     pub pattern: Option<Regex>,
+    /// Count `settle` only once some output has arrived during the wait (a program that
+    /// is still starting is quiet, not settled).
+    pub settle_after_output: bool,
 }
 
 /// The facts a wait decision depends on, sampled at one moment.
@@ -41,6 +44,8 @@ pub struct WaitSample {
     pub last_output: Instant,
     pub exited: bool,
     pub matched: bool,
+    /// Output arrived since the wait started.
+    pub output_seen: bool,
 }
 
 /// Decides whether a wait is over. Returns the reason, or the instant at which the
@@ -54,7 +59,10 @@ pub fn decide(spec: &WaitSpec, sample: WaitSample) -> Result<WaitReason, Instant
     }
     let deadline = sample.started + spec.timeout;
     let quiet_since = sample.last_output.max(sample.started);
-    if let Some(settle) = spec.settle {
+    let settle = spec
+        .settle
+        .filter(|_| sample.output_seen || !spec.settle_after_output);
+    if let Some(settle) = settle {
         let settled_at = quiet_since + settle;
         if sample.now >= settled_at && settled_at <= deadline {
             return Ok(WaitReason::Settled);
@@ -97,6 +105,7 @@ pub async fn wait(
     let mut changes = session.subscribe();
     let started = Instant::now();
     let started_std = std::time::Instant::now();
+    let bytes_at_start = session.state().bytes_read;
     loop {
         changes.borrow_and_update();
         let sample = {
@@ -122,6 +131,7 @@ pub async fn wait(
                 last_output: Instant::now() - output_age,
                 exited: state.exit.is_some(),
                 matched,
+                output_seen: state.bytes_read > bytes_at_start,
             }
         };
         let next = match decide(spec, sample) {
@@ -150,6 +160,7 @@ mod tests {
             timeout: Duration::from_millis(timeout_ms),
             settle: settle_ms.map(Duration::from_millis),
             pattern: None,
+            settle_after_output: false,
         }
     }
 
@@ -168,6 +179,7 @@ mod tests {
                 last_output: self.at(output_ms),
                 exited: false,
                 matched: false,
+                output_seen: true,
             }
         }
     }
@@ -186,7 +198,10 @@ mod tests {
         let clock = Clock(Instant::now());
         let mut sample = clock.sample(0, 0);
         sample.exited = true;
-        assert_eq!(decide(&spec(10_000, Some(300)), sample), Ok(WaitReason::Exited));
+        assert_eq!(
+            decide(&spec(10_000, Some(300)), sample),
+            Ok(WaitReason::Exited)
+        );
     }
 
     #[test]
@@ -195,7 +210,10 @@ mod tests {
         let spec = spec(10_000, Some(300));
         assert_eq!(decide(&spec, clock.sample(200, 0)), Err(clock.at(300)));
         assert_eq!(decide(&spec, clock.sample(400, 200)), Err(clock.at(500)));
-        assert_eq!(decide(&spec, clock.sample(500, 200)), Ok(WaitReason::Settled));
+        assert_eq!(
+            decide(&spec, clock.sample(500, 200)),
+            Ok(WaitReason::Settled)
+        );
     }
 
     #[test]
@@ -203,7 +221,24 @@ mod tests {
         let clock = Clock(Instant::now());
         let spec = spec(1000, Some(300));
         assert_eq!(decide(&spec, clock.sample(900, 800)), Err(clock.at(1000)));
-        assert_eq!(decide(&spec, clock.sample(1000, 900)), Ok(WaitReason::Timeout));
+        assert_eq!(
+            decide(&spec, clock.sample(1000, 900)),
+            Ok(WaitReason::Timeout)
+        );
+    }
+
+    #[test]
+    fn settle_can_wait_for_first_output() {
+        let clock = Clock(Instant::now());
+        let mut spec = spec(1000, Some(100));
+        spec.settle_after_output = true;
+        let mut quiet = clock.sample(500, 0);
+        quiet.output_seen = false;
+        assert_eq!(decide(&spec, quiet), Err(clock.at(1000)));
+        assert_eq!(
+            decide(&spec, clock.sample(500, 300)),
+            Ok(WaitReason::Settled)
+        );
     }
 
     #[test]
@@ -211,6 +246,9 @@ mod tests {
         let clock = Clock(Instant::now());
         let spec = spec(1000, None);
         assert_eq!(decide(&spec, clock.sample(999, 0)), Err(clock.at(1000)));
-        assert_eq!(decide(&spec, clock.sample(1000, 0)), Ok(WaitReason::Timeout));
+        assert_eq!(
+            decide(&spec, clock.sample(1000, 0)),
+            Ok(WaitReason::Timeout)
+        );
     }
 }

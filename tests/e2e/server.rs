@@ -9,18 +9,22 @@ use rmcp::service::PeerRequestOptions;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    BINARY, Server, children, fd_count, pid_alive, pids_matching, text, thread_count, wait_until,
+    BINARY, Server, TempDir, children, fd_count, pid_alive, pids_matching, text, thread_count,
+    wait_until,
 };
 
 /// Every stdout line is one JSON-RPC message, even at trace level; logs go to stderr
 /// without colour codes.
 #[test]
 fn stdout_carries_only_json_rpc() {
+    // Logs go to a file: a pipe nobody drains would fill and stall the server.
+    let dir = TempDir::new("stdout");
+    let stderr_path = dir.path.join("stderr.log");
     let mut child = Command::new(BINARY)
         .env("RUST_LOG", "trace")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr_path).unwrap())
         .spawn()
         .expect("server starts");
     let mut stdin = child.stdin.take().unwrap();
@@ -101,8 +105,7 @@ fn stdout_carries_only_json_rpc() {
     }
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
     assert!(
         stderr.contains("TRACE") || stderr.contains("DEBUG"),
         "trace logging reached stderr"
