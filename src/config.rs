@@ -95,7 +95,7 @@ pub struct Cli {
     pub verbose: bool,
 }
 
-/// Why a configuration value was rejected.
+/// A configuration value that failed validation.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid {name} {value:?}: {reason}")]

@@ -19,13 +19,14 @@
 //!
 //! A client sends `tools/call session_write {session_id, input: "ls", submit: true}` on
 //! stdin. rmcp decodes it and calls [`mcp::TerminalServer`], which validates every
-//! parameter (an unknown key name rejects the call before anything is written), clones
-//! the session's `Arc` out of the [`session::table::SessionTable`], notes the output
-//! cursor, and writes `ls\r` to the PTY on a blocking thread. The session's reader
-//! thread feeds what the shell prints into the [`session::screen::Screen`] and wakes
-//! waiters through a watch channel; [`session::wait::wait`] returns once output has been
-//! quiet for the settle time. The handler then renders the output since the cursor,
-//! caps it to `max_chars`, and returns it as structured content plus a text rendering.
+//! parameter, so an unknown key name rejects the call before anything is written. The
+//! handler clones the session's `Arc` out of the [`session::table::SessionTable`], notes
+//! the output cursor, and writes `ls\r` to the PTY on a blocking thread. The session's
+//! reader thread feeds what the shell prints into the [`session::screen::Screen`] and
+//! wakes waiters through a watch channel. [`session::wait::wait`] returns once output
+//! has been quiet for the settle time. The handler then renders the output since the
+//! cursor, caps it to `max_chars`, and returns it as structured content plus a text
+//! rendering.
 
 pub mod app;
 pub mod config;

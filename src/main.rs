@@ -29,8 +29,8 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(app::run(settings));
-    // The stdin reader of the stdio transport sits in a blocking read that only the
-    // client can end; do not wait for it after a signal.
+    // The stdio transport reads stdin in a blocking read that only the client can end,
+    // so after a signal the runtime must not wait for it.
     runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     code
 }

@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-// Which rendering of the terminal a read returns. Plain comments, not doc comments: the
+// The rendering of the terminal that a read returns. Plain comments, not doc comments: the
 // variants' docs would be copied into every input schema that models read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum View {
-    // `screen` while a full-screen program holds the alternate screen, else `output`.
+    // `screen` while a full-screen program is on the alternate screen, else `output`.
     #[default]
     Auto,
     // The visible grid.
@@ -72,7 +72,7 @@ pub struct WriteParams {
     #[serde(flatten)]
     #[schemars(flatten)]
     pub read: ReadOptions,
-    /// Fields no tool knows. serde cannot combine `flatten` with `deny_unknown_fields`,
+    /// Fields that no tool accepts. serde cannot combine `flatten` with `deny_unknown_fields`,
     /// so they are collected here and rejected by the handler.
     #[serde(flatten)]
     #[schemars(skip)]
@@ -85,7 +85,7 @@ pub struct ReadParams {
     #[serde(flatten)]
     #[schemars(flatten)]
     pub read: ReadOptions,
-    /// Fields no tool knows. serde cannot combine `flatten` with `deny_unknown_fields`,
+    /// Fields that no tool accepts. serde cannot combine `flatten` with `deny_unknown_fields`,
     /// so they are collected here and rejected by the handler.
     #[serde(flatten)]
     #[schemars(skip)]

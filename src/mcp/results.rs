@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::params::View;
 use crate::session::wait::WaitReason;
 
-/// What a session is doing.
+/// The run state of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
@@ -49,7 +49,7 @@ pub struct ReadResult {
     pub rows: u16,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub title: String,
-    /// Why the wait ended; absent when the call did not wait.
+    /// The reason the wait ended, absent when the call did not wait.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<WaitReason>,
     #[serde(skip_serializing_if = "Option::is_none")]

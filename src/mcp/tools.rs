@@ -31,9 +31,8 @@ use crate::session::{EndReason, MAX_COLS, MAX_ROWS, MIN_COLS, MIN_ROWS, Session,
 
 const DEFAULT_COLS: u16 = 80;
 const DEFAULT_ROWS: u16 = 24;
-/// session_open waits for the program's first output and then until output has been
-/// quiet this long, so the result shows a shell's prompt; a program that prints nothing
-/// delays the result by `OPEN_TIMEOUT`.
+/// Quiet time after the first output at which session_open returns, so the result shows
+/// a shell's prompt. A program that prints nothing delays the result by `OPEN_TIMEOUT`.
 const OPEN_SETTLE: Duration = Duration::from_millis(150);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(1);
 /// session_resize waits this long for the program to redraw.
@@ -176,7 +175,7 @@ impl TerminalServer {
     }
 
     #[tool(
-        description = "Change a session's terminal size; running programs are told and redraw.",
+        description = "Change a session's terminal size; running programs get SIGWINCH and redraw.",
         output_schema = schema_for_output::<ReadResult>(),
         annotations(read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
@@ -265,7 +264,7 @@ impl TerminalServer {
             let writer = Arc::clone(&session);
             let length = bytes.len();
             // NOTE: a program that never reads its input blocks this write once the PTY
-            // buffer is full (about 4 KB on Linux); the blocking thread waits with it.
+            // buffer is full (about 4 KB on Linux), and the blocking thread waits with it.
             tokio::task::spawn_blocking(move || writer.write_input(&bytes))
                 .await
                 .map_err(|error| ToolError(format!("write to session failed: {error}")))?
@@ -397,7 +396,7 @@ impl TerminalServer {
         Ok((result, text))
     }
 
-    /// Waits as the plan says, then renders. `write_start` is where output began for a
+    /// Waits as the plan specifies, then renders. `write_start` is where output began for a
     /// write, used when the caller gave no `since`.
     async fn wait_and_render(
         &self,

@@ -1,6 +1,6 @@
 //! Terminal sessions: a PTY, the process tree behind it, and the emulator that renders it.
 //!
-//! Nothing here knows about MCP. Every session has the same anatomy:
+//! Nothing here depends on MCP. Every session has the same anatomy:
 //!
 //! - a **reader** thread that drains the PTY master into the [`screen::Screen`] until end
 //!   of file, also after the child has exited, so output written just before an exit is
@@ -41,7 +41,7 @@ pub const MIN_ROWS: u16 = 1;
 pub const MAX_COLS: u16 = 1000;
 pub const MAX_ROWS: u16 = 500;
 
-/// How a session's process ended.
+/// The exit of a session's process.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExitInfo {
     /// Exit status when the process called `exit`.
@@ -62,7 +62,7 @@ impl ExitInfo {
     }
 }
 
-/// Why a session left the table.
+/// The reason a session left the table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
     /// A client called `session_close`.

@@ -5,7 +5,7 @@
 //! daemons leave the session. A process belongs to a session when its session id is the
 //! session leader's pid, or when its environment carries the session tag
 //! ([`super::pty::SESSION_TAG_VAR`]). Processes that both call `setsid` and clear their
-//! environment (`setsid env -i prog`) escape; the README says so.
+//! environment (`setsid env -i prog`) escape. The README documents this.
 //!
 //! Each signal goes through a pidfd opened after membership was checked, so a pid that
 //! the kernel reused for an unrelated process in the meantime is never hit.
@@ -96,7 +96,7 @@ impl Membership {
     }
 }
 
-/// What ending a session's processes did.
+/// The outcome of ending a session's processes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KillReport {
     /// Distinct processes that received at least one signal.
@@ -109,7 +109,7 @@ pub struct KillReport {
 
 /// Ends every process of the session: SIGHUP, then SIGTERM after `grace`, then SIGKILL
 /// after another `grace`. Membership is scanned again before each step, because the tree
-/// may fork while it is being ended; stopped processes get SIGCONT so they can act on
+/// may fork while it is being ended. Stopped processes get SIGCONT so they can act on
 /// the signal.
 pub async fn kill_tree(members: &Membership, grace: Duration) -> KillReport {
     let mut report = KillReport::default();
@@ -201,7 +201,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn kill_tree_ends_a_tagged_process_outside_the_session() {
+    async fn kill_tree_reaches_tagged_setsid_process() {
         let tag_var = "MCP_TERMINAL_SESSION_ID";
         let session_id = uuid::Uuid::new_v4().to_string();
         let ready = std::env::temp_dir().join(format!("kill-tree-ready-{session_id}"));

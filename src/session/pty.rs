@@ -25,7 +25,7 @@ const INHERITED_VARS: &[&str] = &[
     "HOME", "USER", "LOGNAME", "PATH", "LANG", "LANGUAGE", "TZ", "TMPDIR",
 ];
 
-/// Variables set for every session whatever the server's environment says. `TERM`
+/// Variables set for every session, whatever the server's own environment contains. `TERM`
 /// names what the emulator implements; the pagers print instead of waiting for keys.
 const FIXED_VARS: &[(&str, &str)] = &[
     ("TERM", "xterm-256color"),
@@ -39,7 +39,7 @@ const FIXED_VARS: &[(&str, &str)] = &[
 const THREAD_STACK_BYTES: usize = 256 * 1024;
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 
-/// What a session runs.
+/// The program a session runs.
 #[derive(Debug, Clone)]
 pub enum Program {
     /// The configured shell, interactive.
@@ -265,7 +265,7 @@ fn start_reader(
                         };
                         tracing::trace!(session_id = %session.id, bytes = count, "pty output");
                         if !replies.is_empty() {
-                            // Answers to terminal queries (cursor position, device attributes).
+                            // Replies to terminal queries (cursor position, device attributes).
                             if let Err(error) = session.write_input(&replies) {
                                 tracing::debug!(session_id = %session.id, %error, "query reply not written");
                             }

@@ -22,7 +22,7 @@ pub fn idle_sessions(
         .collect()
 }
 
-/// How often the reaper looks: a quarter of the timeout, between 100 ms and 30 s, so a
+/// Returns how often the reaper scans: a quarter of the timeout, between 100 ms and 30 s, so a
 /// session is closed at most 25 % late.
 pub fn scan_interval(idle_timeout: Duration) -> Duration {
     (idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(30))

@@ -15,8 +15,8 @@ use super::{EndReason, ExitInfo, SessionRef};
 /// Tombstones kept for sessions that were closed, oldest dropped first.
 const MAX_TOMBSTONES: usize = 4096;
 
-/// Errors of session operations. Messages are read by models: each names the value and
-/// says what to do next.
+/// Errors of session operations. Models read the messages, so each names the value and
+/// the next step.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error(
@@ -56,7 +56,7 @@ pub fn format_time(at: SystemTime) -> String {
     humantime::format_rfc3339_seconds(at).to_string()
 }
 
-/// Why and when a session left the table.
+/// The record of why and when a session left the table.
 #[derive(Debug, Clone)]
 struct Tombstone {
     reason: EndReason,
@@ -78,7 +78,7 @@ pub struct TableConfig {
     pub kill_grace: Duration,
 }
 
-/// What closing a session did.
+/// The outcome of closing a session.
 #[derive(Debug, Clone)]
 pub struct CloseReport {
     pub exit: Option<ExitInfo>,
@@ -159,7 +159,7 @@ impl SessionTable {
         }
     }
 
-    /// Every session in the table, oldest first.
+    /// Returns every session in the table, oldest first.
     pub fn list(&self) -> Vec<SessionRef> {
         let mut sessions: Vec<SessionRef> = self
             .sessions

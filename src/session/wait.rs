@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use super::Session;
 use super::screen::OutputCursor;
 
-/// Why a wait ended.
+/// The reason a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum WaitReason {
@@ -24,7 +24,7 @@ pub enum WaitReason {
     Timeout,
 }
 
-/// What to wait for.
+/// The conditions that end a wait.
 #[derive(Debug, Clone)]
 pub struct WaitSpec {
     pub timeout: Duration,
@@ -78,18 +78,21 @@ pub fn decide(spec: &WaitSpec, sample: WaitSample) -> Result<WaitReason, Instant
     Err(deadline)
 }
 
-/// What `wait_for` is matched against.
+/// Shortest pause between two evaluations of `wait_for` while output keeps arriving.
+const MATCH_INTERVAL: Duration = Duration::from_millis(25);
+
+/// The text `wait_for` is matched against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MatchTarget {
     /// The visible screen.
     Screen,
     /// Output from the wait's start cursor on.
     Output,
-    /// The screen while a full-screen program holds the alternate screen, else output.
+    /// The screen while a full-screen program is on the alternate screen, else output.
     Auto,
 }
 
-/// Why a wait stopped without a result.
+/// The error of a wait stopped by cancellation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cancelled;
 
@@ -144,6 +147,12 @@ pub async fn wait(
                 if changed.is_err() {
                     // The session is gone; the next sample reports what is left.
                     tokio::time::sleep_until(next).await;
+                } else if spec.pattern.is_some() {
+                    // Matching renders the output; under a flood, do it at a bounded rate.
+                    tokio::select! {
+                        _ = cancel.cancelled() => return Err(Cancelled),
+                        _ = tokio::time::sleep_until(next.min(Instant::now() + MATCH_INTERVAL)) => {}
+                    }
                 }
             }
             _ = tokio::time::sleep_until(next) => {}

@@ -5,7 +5,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::mcp::TerminalServer;
 
-/// Why the stdio transport stopped.
+/// The reason the stdio transport stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
     /// The client closed standard input (or died).
