@@ -54,7 +54,7 @@ async fn main() -> Result<()> {
     let screen = call(
         &client,
         "session_read",
-        json!({"session_id": id, "view": "screen", "wait_for": "(?m)^:$|END", "timeout": 10}),
+        json!({"session_id": id, "view": "screen", "settle": 0.5}),
     )
     .await?;
     say(&format!(

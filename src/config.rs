@@ -25,7 +25,7 @@ const MAX_DURATION_SECS: f64 = 86_400.0;
         exchanges JSON-RPC on its standard input and output. Logs go to standard error.",
     after_help = "Durations are in seconds and accept fractions (for example 0.5).\n\
         Each flag can also be set by the environment variable shown with it; a flag wins \
-        over its variable."
+        over its variable. RUST_LOG, when set, overrides --debug and --verbose."
 )]
 pub struct Cli {
     /// Default and maximum wait for any tool call that waits for output, in seconds.
@@ -33,7 +33,8 @@ pub struct Cli {
         long,
         env = "MCP_COMMAND_TIMEOUT",
         default_value = "30",
-        value_name = "SECONDS"
+        value_name = "SECONDS",
+        allow_hyphen_values = true
     )]
     pub command_timeout: String,
 
@@ -47,7 +48,8 @@ pub struct Cli {
         long,
         env = "MCP_IDLE_TIMEOUT",
         default_value = "1800",
-        value_name = "SECONDS"
+        value_name = "SECONDS",
+        allow_hyphen_values = true
     )]
     pub idle_timeout: String,
 
@@ -72,7 +74,8 @@ pub struct Cli {
         long,
         env = "MCP_KILL_GRACE",
         default_value = "2",
-        value_name = "SECONDS"
+        value_name = "SECONDS",
+        allow_hyphen_values = true
     )]
     pub kill_grace: String,
 
@@ -136,9 +139,14 @@ pub struct Settings {
 impl Settings {
     /// Validates the parsed flags and resolves defaults that depend on the machine.
     pub fn from_cli(cli: &Cli) -> Result<Self, ConfigError> {
-        let command_timeout = parse_seconds("MCP_COMMAND_TIMEOUT", &cli.command_timeout, false)?;
-        let idle_timeout = parse_seconds("MCP_IDLE_TIMEOUT", &cli.idle_timeout, true)?;
-        let kill_grace = parse_seconds("MCP_KILL_GRACE", &cli.kill_grace, true)?;
+        let command_timeout = parse_seconds(
+            "--command-timeout (MCP_COMMAND_TIMEOUT)",
+            &cli.command_timeout,
+            false,
+        )?;
+        let idle_timeout =
+            parse_seconds("--idle-timeout (MCP_IDLE_TIMEOUT)", &cli.idle_timeout, true)?;
+        let kill_grace = parse_seconds("--kill-grace (MCP_KILL_GRACE)", &cli.kill_grace, true)?;
         let shell = match &cli.shell {
             Some(path) => path.clone(),
             None => default_shell(std::env::var_os("SHELL").map(PathBuf::from)),
@@ -155,7 +163,7 @@ impl Settings {
         {
             if !is_valid_env_name(name) {
                 return Err(ConfigError::Invalid {
-                    name: "MCP_PASS_ENV entry",
+                    name: "--pass-env (MCP_PASS_ENV) entry",
                     value: name.to_owned(),
                     reason: "a variable name contains only letters, digits and '_' and does not start with a digit".into(),
                 });
@@ -269,6 +277,14 @@ mod tests {
         }
         assert!(parse_seconds("X", "0", false).is_err());
         assert_eq!(parse_seconds("X", "0", true).unwrap(), Duration::ZERO);
+    }
+
+    #[test]
+    fn negative_flag_value_names_the_flag() {
+        let parsed = cli(&["--idle-timeout", "-5"]).unwrap();
+        let error = Settings::from_cli(&parsed).unwrap_err().to_string();
+        assert!(error.contains("--idle-timeout"), "{error}");
+        assert!(error.contains("\"-5\""), "{error}");
     }
 
     #[test]

@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,11 +10,8 @@ fn main() -> ExitCode {
     let settings = match Settings::from_cli(&cli) {
         Ok(settings) => settings,
         Err(error) => {
-            // Logging is not set up yet; a configuration error goes straight to stderr.
-            #[allow(clippy::print_stderr)]
-            {
-                eprintln!("mcp-terminal-server: {error}");
-            }
+            // Logging is not set up yet, so a configuration error goes straight to stderr.
+            let _ = writeln!(std::io::stderr(), "mcp-terminal-server: {error}");
             return ExitCode::from(2);
         }
     };

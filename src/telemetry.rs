@@ -1,22 +1,44 @@
 //! Logging: tracing to standard error, never standard output, which carries JSON-RPC.
 
+use std::io::Write;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogLevel;
 
-/// Installs the global subscriber. `RUST_LOG` wins over the flags when it is set.
-/// Colour codes are never written: logs end up in files, journald and supervisors.
+/// Installs the global subscriber. `RUST_LOG` wins over the flags when it is set, except
+/// that rmcp is capped at info: at debug it logs whole requests, which would include
+/// text typed at a password prompt. Colour codes are never written, because logs end
+/// up in files, journald and supervisors.
 pub fn init(level: LogLevel) {
     let default = match level {
         LogLevel::Info => "info",
         LogLevel::Debug => "mcp_terminal_server=debug,info",
         LogLevel::Trace => "mcp_terminal_server=trace,info",
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(default))
+        .add_directive("rmcp=info".parse().expect("a valid directive"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| StderrIgnoringErrors)
         .with_ansi(false)
         .with_target(false)
         .try_init();
+}
+
+/// Standard error that drops log lines it cannot write. A client that closes the
+/// server's stderr must not crash it: stdout and the sessions still work.
+struct StderrIgnoringErrors;
+
+impl Write for StderrIgnoringErrors {
+    fn write(&mut self, buffer: &[u8]) -> std::io::Result<usize> {
+        let _ = std::io::stderr().write_all(buffer);
+        Ok(buffer.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let _ = std::io::stderr().flush();
+        Ok(())
+    }
 }

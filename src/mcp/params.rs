@@ -33,9 +33,9 @@ pub struct OpenParams {
     pub cwd: Option<String>,
     /// Environment changes; null removes a variable.
     pub env: Option<BTreeMap<String, Option<String>>>,
-    /// Columns (default 80).
+    /// Columns, 2-1000 (default 80).
     pub cols: Option<u16>,
-    /// Rows (default 24).
+    /// Rows, 1-500 (default 24).
     pub rows: Option<u16>,
     /// Label shown by session_list.
     pub name: Option<String>,
@@ -48,7 +48,7 @@ pub struct ReadOptions {
     pub view: Option<View>,
     /// Cursor from an earlier result: output after it.
     pub since: Option<String>,
-    /// Regex: return once output matches.
+    /// Regex (multi-line): return once it matches. The echoed command line is output too, so anchor it: ^DONE$.
     pub wait_for: Option<String>,
     /// Seconds: return after this long without new output.
     pub settle: Option<f64>,
@@ -104,6 +104,8 @@ pub struct CloseParams {
 #[serde(deny_unknown_fields)]
 pub struct ResizeParams {
     pub session_id: String,
+    /// 2-1000.
     pub cols: u16,
+    /// 1-500.
     pub rows: u16,
 }

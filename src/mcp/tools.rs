@@ -26,6 +26,7 @@ use crate::session::output::cap_text;
 use crate::session::pty::{Program, SpawnRequest};
 use crate::session::screen::{OutputCursor, TermSize};
 use crate::session::table::{SessionError, SessionTable, format_time};
+use crate::session::terminal_io::WriteError;
 use crate::session::wait::{Cancelled, MatchTarget, WaitReason, WaitSpec, wait};
 use crate::session::{EndReason, MAX_COLS, MAX_ROWS, MIN_COLS, MIN_ROWS, Session, keys};
 
@@ -38,6 +39,8 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(1);
 /// session_resize waits this long for the program to redraw.
 const RESIZE_SETTLE: Duration = Duration::from_millis(200);
 const RESIZE_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest time a write waits for the program to read its input.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const INSTRUCTIONS: &str = "Persistent terminal sessions. session_open starts a shell (or a command) on a \
 pseudo-terminal and returns its id; session_write types text and named keys and returns what changed; \
@@ -240,9 +243,8 @@ impl TerminalServer {
         params: WriteParams,
         cancel: &CancellationToken,
     ) -> Result<(ReadResult, String), ToolError> {
-        reject_unknown(&params.unknown)?;
-        let options =
-            ReadPlan::from_options(&params.read, &self.settings, Some(DEFAULT_WRITE_SETTLE))?;
+        reject_unknown(&params.unknown, WRITE_PARAMETERS)?;
+        let options = ReadPlan::from_options(&params.read, &self.settings, true)?;
         let session = self.table.get(&params.session_id)?;
         if let Some(exit) = session.exit_info() {
             return Err(SessionError::Exited {
@@ -251,6 +253,7 @@ impl TerminalServer {
             }
             .into());
         }
+        check_since(&session, &options)?;
         let (bytes, start) = {
             let state = session.state();
             let bytes = input_bytes(
@@ -263,14 +266,16 @@ impl TerminalServer {
         if !bytes.is_empty() {
             let writer = Arc::clone(&session);
             let length = bytes.len();
-            // NOTE: a program that never reads its input blocks this write once the PTY
-            // buffer is full (about 4 KB on Linux), and the blocking thread waits with it.
-            tokio::task::spawn_blocking(move || writer.write_input(&bytes))
-                .await
-                .map_err(|error| ToolError(format!("write to session failed: {error}")))?
-                .map_err(|error| {
-                    ToolError(format!("write to session {} failed: {error}", session.id))
-                })?;
+            let outcome =
+                tokio::task::spawn_blocking(move || writer.write_input(&bytes, WRITE_TIMEOUT))
+                    .await
+                    .map_err(|error| {
+                        ToolError(format!("write to session {} failed: {error}", session.id))
+                    })?;
+            if let Err(error) = outcome {
+                tracing::debug!(session_id = %session.id, ?error, "write failed");
+                return Err(write_error(&session, error, length));
+            }
             tracing::trace!(session_id = %session.id, bytes = length, "input written");
         }
         let result = self
@@ -285,9 +290,10 @@ impl TerminalServer {
         params: ReadParams,
         cancel: &CancellationToken,
     ) -> Result<(ReadResult, String), ToolError> {
-        reject_unknown(&params.unknown)?;
-        let options = ReadPlan::from_options(&params.read, &self.settings, None)?;
+        reject_unknown(&params.unknown, READ_PARAMETERS)?;
+        let options = ReadPlan::from_options(&params.read, &self.settings, false)?;
         let session = self.table.get(&params.session_id)?;
+        check_since(&session, &options)?;
         let result = self
             .wait_and_render(&session, &options, None, cancel)
             .await?;
@@ -425,6 +431,36 @@ impl TerminalServer {
     }
 }
 
+/// Rejects a `since` cursor that another session issued.
+fn check_since(session: &Session, plan: &ReadPlan) -> Result<(), ToolError> {
+    match plan.since {
+        Some(cursor) if !session.state().screen.is_own_cursor(cursor) => Err(ToolError(format!(
+            "invalid since {cursor}: the cursor belongs to another session; pass a cursor that session {} returned",
+            session.id
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Describes a failed write for the model, with how much of the input was written.
+fn write_error(session: &Session, error: WriteError, total: usize) -> ToolError {
+    let id = session.id;
+    ToolError(match error {
+        WriteError::TimedOut { written } => format!(
+            "session {id} did not read its input: {written} of {total} bytes were written in {} s; \
+             the program is not reading its terminal, so check the screen with session_read, \
+             or interrupt it with keys such as C-c",
+            WRITE_TIMEOUT.as_secs()
+        ),
+        WriteError::Closed { written } => {
+            format!("session {id} closed while writing: {written} of {total} bytes were written")
+        }
+        WriteError::Io { written, source } => {
+            format!("write to session {id} failed after {written} of {total} bytes: {source}")
+        }
+    })
+}
+
 /// A validated read: what to wait for and how to render.
 struct ReadPlan {
     view: View,
@@ -437,7 +473,7 @@ impl ReadPlan {
     fn from_options(
         options: &ReadOptions,
         settings: &ToolSettings,
-        default_settle: Option<Duration>,
+        for_write: bool,
     ) -> Result<Self, ToolError> {
         let since = match &options.since {
             Some(text) => Some(
@@ -458,20 +494,24 @@ impl ReadPlan {
             Some(timeout) => Some(seconds("timeout", timeout, settings.command_timeout)?),
             None => None,
         };
-        let wait = if pattern.is_some() || settle.is_some() || timeout.is_some() {
-            Some(WaitSpec {
-                timeout: timeout.unwrap_or(settings.command_timeout),
-                settle,
-                pattern,
-                settle_after_output: false,
-            })
-        } else {
-            default_settle.map(|settle| WaitSpec {
-                timeout: settings.command_timeout,
-                settle: Some(settle),
-                pattern: None,
-                settle_after_output: false,
-            })
+        // Without `wait_for` or `settle`, a write returns once output has been quiet for
+        // DEFAULT_WRITE_SETTLE, and a read that names only a timeout returns once new
+        // output has arrived and gone quiet for as long.
+        let wait = match (pattern, settle, timeout) {
+            (None, None, None) if !for_write => None,
+            (pattern, settle, timeout) => {
+                let (settle, settle_after_output) = match (&pattern, settle) {
+                    (_, Some(settle)) => (Some(settle), false),
+                    (Some(_), None) => (None, false),
+                    (None, None) => (Some(DEFAULT_WRITE_SETTLE), !for_write),
+                };
+                Some(WaitSpec {
+                    timeout: timeout.unwrap_or(settings.command_timeout),
+                    settle,
+                    pattern,
+                    settle_after_output,
+                })
+            }
         };
         let max_chars = match options.max_chars {
             Some(0) => {
@@ -508,15 +548,26 @@ fn seconds(name: &str, value: f64, max: Duration) -> Result<Duration, ToolError>
             max.as_secs_f64()
         )));
     }
-    // Values above the cap are clamped: the cap is the server's promise to the client.
-    Ok(Duration::from_secs_f64(value).min(max))
+    // Values above the cap are clamped, because the cap is the server's promise to the
+    // client. Clamp before converting: a huge float does not fit a Duration.
+    if value >= max.as_secs_f64() {
+        return Ok(max);
+    }
+    Ok(Duration::from_secs_f64(value))
 }
 
-fn reject_unknown(unknown: &BTreeMap<String, serde_json::Value>) -> Result<(), ToolError> {
+const READ_PARAMETERS: &str = "session_id, view, since, wait_for, settle, timeout, max_chars";
+const WRITE_PARAMETERS: &str =
+    "session_id, input, keys, submit, paste, view, since, wait_for, settle, timeout, max_chars";
+
+fn reject_unknown(
+    unknown: &BTreeMap<String, serde_json::Value>,
+    valid: &str,
+) -> Result<(), ToolError> {
     match unknown.keys().next() {
         None => Ok(()),
         Some(name) => Err(ToolError(format!(
-            "unknown parameter {name:?}; valid ones are session_id, input, keys, submit, paste, view, since, wait_for, settle, timeout, max_chars"
+            "unknown parameter {name:?}; valid ones are {valid}"
         ))),
     }
 }
@@ -640,7 +691,7 @@ fn render(
     max_chars: usize,
     reason: Option<WaitReason>,
 ) -> ReadResult {
-    let echo = session.echo_enabled().unwrap_or(true);
+    let echo = !session.input_hidden().unwrap_or(false);
     let state = session.state();
     let screen = &state.screen;
     let alt_screen = screen.alternate_screen();
@@ -771,6 +822,10 @@ mod tests {
         assert!(seconds("timeout", f64::NAN, Duration::from_secs(30)).is_err());
         assert_eq!(
             seconds("timeout", 100.0, Duration::from_secs(30)).ok(),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            seconds("timeout", 1e20, Duration::from_secs(30)).ok(),
             Some(Duration::from_secs(30))
         );
     }

@@ -5,8 +5,8 @@
 //! - a **reader** thread that drains the PTY master into the [`screen::Screen`] until end
 //!   of file, also after the child has exited, so output written just before an exit is
 //!   rendered;
-//! - a **writer** (the PTY input) held for the session's whole life, because dropping
-//!   portable-pty's writer sends end-of-file to the terminal and an idle shell exits;
+//! - a **writer**: a non-blocking descriptor of the PTY input held for the session's
+//!   whole life, with a bound on every write ([`terminal_io`]);
 //! - a **waiter** thread that reaps the child as soon as it exits and records its status;
 //! - a **kill** that reaches the whole process tree ([`process_tree`]).
 //!
@@ -20,17 +20,20 @@ pub mod pty;
 pub mod reaper;
 pub mod screen;
 pub mod table;
+pub mod terminal_io;
 pub mod wait;
 
-use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use portable_pty::{MasterPty, PtySize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
 use screen::{Screen, TermSize};
+use terminal_io::{WriteError, write_all_until, write_available};
 
 /// Smallest accepted terminal size; vt100 cannot represent 0 and a 1-column terminal
 /// cannot show a wide character.
@@ -104,10 +107,19 @@ pub struct Session {
     pub command: String,
     /// Process id of the session leader (the shell or program started on the PTY).
     pub pid: u32,
+    /// The leader's start time in clock ticks since boot (field 22 of its `/proc` stat),
+    /// which tells the leader from a later process that reuses its pid.
+    pub leader_start_time: Option<u64>,
     pub started_at: SystemTime,
     state: Mutex<SessionState>,
-    /// PTY input. Held until the session is closed: dropping it sends end-of-file.
-    writer: Mutex<Option<Box<dyn Write + Send>>>,
+    /// Non-blocking duplicate of the PTY master for input. Writers hold the lock for one
+    /// whole write so its bytes stay together; close takes it out.
+    input: Mutex<Option<OwnedFd>>,
+    /// Query replies the reader could not send because a write held `input`; the writer
+    /// sends them after its own bytes.
+    pending_replies: Mutex<Vec<u8>>,
+    /// Set when the session starts closing; stops pending writes and the reader.
+    closing: AtomicBool,
     /// PTY master, used for resizes and foreground-group lookups. Dropped at close,
     /// after the process tree is gone.
     master: Mutex<Option<Box<dyn MasterPty + Send>>>,
@@ -143,21 +155,61 @@ impl Session {
         self.state().exit.clone()
     }
 
-    /// Writes bytes to the PTY input. Blocks while the terminal's input buffer is full,
-    /// so callers run it off the async runtime.
-    pub fn write_input(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let mut writer = self
-            .writer
+    /// Writes bytes to the PTY input, waiting at most `timeout` for the program to read
+    /// them. Blocks the calling thread, so callers run it off the async runtime.
+    pub fn write_input(&self, bytes: &[u8], timeout: Duration) -> Result<(), WriteError> {
+        let input = self
+            .input
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let Some(writer) = writer.as_mut() else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::BrokenPipe,
-                "session input is closed",
-            ));
+        let Some(fd) = input.as_ref() else {
+            return Err(WriteError::Closed { written: 0 });
         };
-        writer.write_all(bytes)?;
-        writer.flush()
+        let deadline = Instant::now() + timeout;
+        let closing = || self.closing.load(Ordering::Relaxed);
+        write_all_until(fd, bytes, deadline, closing)?;
+        let pending = std::mem::take(
+            &mut *self
+                .pending_replies
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if !pending.is_empty() {
+            write_all_until(fd, &pending, deadline, closing)?;
+        }
+        Ok(())
+    }
+
+    /// Sends answers to terminal queries without ever blocking the reader: if a write
+    /// holds the input, they are queued behind it, and what the terminal does not
+    /// accept at once is dropped.
+    fn send_replies(&self, replies: &[u8]) {
+        /// Queued replies beyond this are dropped; a program that floods queries and
+        /// never reads the answers gets no more of them.
+        const MAX_PENDING_REPLY_BYTES: usize = 4096;
+        match self.input.try_lock() {
+            Ok(input) => {
+                let Some(fd) = input.as_ref() else { return };
+                match write_available(fd, replies) {
+                    Ok(written) if written < replies.len() => {
+                        tracing::debug!(session_id = %self.id, dropped = replies.len() - written, "terminal input full; query reply dropped");
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::debug!(session_id = %self.id, %error, "query reply not written")
+                    }
+                }
+            }
+            Err(_) => {
+                let mut pending = self
+                    .pending_replies
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if pending.len() + replies.len() <= MAX_PENDING_REPLY_BYTES {
+                    pending.extend_from_slice(replies);
+                }
+            }
+        }
     }
 
     /// Sets the PTY window size (the kernel sends SIGWINCH to the foreground job) and
@@ -199,8 +251,10 @@ impl Session {
             .and_then(|master| master.process_group_leader())
     }
 
-    /// Reports whether the terminal echoes input (false at a password prompt).
-    pub fn echo_enabled(&self) -> Option<bool> {
+    /// Reports whether the terminal hides typed input: echo off while the line
+    /// discipline collects a line (ICANON), as at a password prompt. A readline prompt
+    /// turns both off and echoes by itself, so it does not count.
+    pub fn input_hidden(&self) -> Option<bool> {
         let master = self
             .master
             .lock()
@@ -210,14 +264,21 @@ impl Session {
         // and `fd` stays open while the master lock is held.
         unsafe {
             let mut termios: libc::termios = std::mem::zeroed();
-            (libc::tcgetattr(fd, &mut termios) == 0).then_some(termios.c_lflag & libc::ECHO != 0)
+            (libc::tcgetattr(fd, &mut termios) == 0)
+                .then_some(termios.c_lflag & libc::ICANON != 0 && termios.c_lflag & libc::ECHO == 0)
         }
     }
 
-    /// Drops the PTY input and master. Called once the process tree is gone; the reader
-    /// then reaches end of file.
+    /// Marks the session as closing, which ends pending writes within 50 ms and stops
+    /// the reader once no output is pending.
+    fn start_closing(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+    }
+
+    /// Drops the PTY input and master. Called once the process tree is gone.
     fn release_terminal(&self) {
-        self.writer
+        self.start_closing();
+        self.input
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();

@@ -26,6 +26,8 @@ pub struct ProcessInfo {
     pub session_id: i32,
     /// `Z` for a zombie: it has exited and only waits to be reaped.
     pub state: char,
+    /// Start time in clock ticks since boot; with the pid it identifies one process.
+    pub start_time: u64,
 }
 
 /// Parses `/proc/<pid>/stat`. The command name (field 2) may contain spaces and
@@ -37,10 +39,13 @@ pub fn parse_stat(pid: i32, stat: &str) -> Option<ProcessInfo> {
     let _ppid = fields.next()?;
     let _pgrp = fields.next()?;
     let session_id = fields.next()?.parse().ok()?;
+    // Field 22 of the file; `fields` has consumed fields 3 to 6.
+    let start_time = fields.nth(15)?.parse().ok()?;
     Some(ProcessInfo {
         pid,
         session_id,
         state,
+        start_time,
     })
 }
 
@@ -53,30 +58,48 @@ pub fn environ_has_tag(environ: &[u8], tag: &[u8]) -> bool {
 #[derive(Debug, Clone)]
 pub struct Membership {
     pub leader_pid: i32,
+    /// The leader's start time as read right after it was spawned, if it could be read.
+    pub leader_start_time: Option<u64>,
     /// `MCP_TERMINAL_SESSION_ID=<uuid>` as bytes.
     pub tag: Vec<u8>,
 }
 
 impl Membership {
-    pub fn new(leader_pid: u32, tag_var: &str, session_id: &str) -> Self {
+    pub fn new(
+        leader_pid: u32,
+        leader_start_time: Option<u64>,
+        tag_var: &str,
+        session_id: &str,
+    ) -> Self {
         Self {
             leader_pid: leader_pid as i32,
+            leader_start_time,
             tag: format!("{tag_var}={session_id}").into_bytes(),
         }
     }
 
+    /// Reports whether the session id still identifies this session. Once the leader has
+    /// been reaped its pid can be reused, and a new process with that pid that starts
+    /// its own session would share the session id; then only the tag identifies
+    /// members.
+    fn session_id_is_ours(&self) -> bool {
+        match read_process(self.leader_pid) {
+            None => true,
+            Some(leader) => self
+                .leader_start_time
+                .is_none_or(|start| start == leader.start_time),
+        }
+    }
+
     /// Checks one process now. Zombies count as gone.
-    fn contains(&self, pid: i32) -> bool {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            return false;
-        };
-        let Some(info) = parse_stat(pid, &stat) else {
+    fn contains(&self, pid: i32, session_id_is_ours: bool) -> bool {
+        let Some(info) = read_process(pid) else {
             return false;
         };
         if info.state == 'Z' {
             return false;
         }
-        if info.session_id == self.leader_pid || pid == self.leader_pid {
+        if session_id_is_ours && info.session_id == self.leader_pid {
             return true;
         }
         std::fs::read(format!("/proc/{pid}/environ"))
@@ -89,11 +112,18 @@ impl Membership {
         let Ok(entries) = std::fs::read_dir("/proc") else {
             return Vec::new();
         };
+        let session_id_is_ours = self.session_id_is_ours();
         entries
             .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
-            .filter(|pid| *pid != own_pid && self.contains(*pid))
+            .filter(|pid| *pid != own_pid && self.contains(*pid, session_id_is_ours))
             .collect()
     }
+}
+
+/// Reads `/proc/<pid>/stat`, or `None` when the process is gone.
+pub fn read_process(pid: i32) -> Option<ProcessInfo> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(pid, &stat)
 }
 
 /// The outcome of ending a session's processes.
@@ -156,14 +186,14 @@ fn send_signal(members: &Membership, pid: i32, signal: i32) -> bool {
     if pidfd < 0 {
         // Kernels before 5.3 lack pidfds: fall back to a checked kill, which leaves a
         // short window for pid reuse.
-        if !members.contains(pid) {
+        if !members.contains(pid, members.session_id_is_ours()) {
             return false;
         }
         // SAFETY: kill has no memory effects.
         return unsafe { libc::kill(pid, signal) } == 0;
     }
     // The pidfd pins this exact process, so the check below cannot be fooled by reuse.
-    let sent = members.contains(pid)
+    let sent = members.contains(pid, members.session_id_is_ours())
         // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
         && unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd, signal, std::ptr::null::<libc::siginfo_t>(), 0) } == 0;
     // SAFETY: closes the descriptor opened above, once.
@@ -177,10 +207,42 @@ mod tests {
 
     #[test]
     fn stat_with_spaces_in_name() {
-        let stat = "4242 (my (odd) prog) S 1 4242 4200 34816 4242 4194304 0 0";
+        let stat = "4242 (my (odd) prog) S 1 4242 4200 34816 4242 4194304 0 0 0 0 0 0 0 0 20 0 1 0 987 0 0";
         let info = parse_stat(4242, stat).unwrap();
         assert_eq!(info.state, 'S');
         assert_eq!(info.session_id, 4200);
+    }
+
+    #[test]
+    fn stat_start_time_is_field_22() {
+        let stat = "77 (sh) S 1 77 77 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123456 2000000 100";
+        assert_eq!(
+            parse_stat(77, stat).map(|info| info.start_time),
+            Some(123456)
+        );
+    }
+
+    #[test]
+    fn reused_leader_pid_disables_session_id_match() {
+        let own = std::process::id();
+        let own_start = read_process(own as i32).map(|info| info.start_time);
+        let ours = Membership::new(own, own_start, "MCP_TERMINAL_SESSION_ID", "x");
+        assert!(ours.session_id_is_ours());
+        let reused = Membership::new(
+            own,
+            own_start.map(|start| start + 1),
+            "MCP_TERMINAL_SESSION_ID",
+            "x",
+        );
+        assert!(
+            !reused.session_id_is_ours(),
+            "a different start time means the pid was reused"
+        );
+        let gone = Membership::new(999_999_999, Some(1), "MCP_TERMINAL_SESSION_ID", "x");
+        assert!(
+            gone.session_id_is_ours(),
+            "orphans of a reaped leader still match by session id"
+        );
     }
 
     #[test]
@@ -218,7 +280,7 @@ mod tests {
             .env("READY", &ready)
             .spawn()
             .expect("setsid and sh are available");
-        let members = Membership::new(999_999_999, tag_var, &session_id);
+        let members = Membership::new(999_999_999, None, tag_var, &session_id);
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while !ready.exists() && std::time::Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));

@@ -1,8 +1,9 @@
 //! Starting a session: the child's environment, the PTY, and the reader and waiter threads.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,8 +11,10 @@ use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::process_tree::read_process;
 use super::screen::{Screen, ScreenLimits, TermSize};
 use super::table::SessionError;
+use super::terminal_io::{ReadOutcome, duplicate_nonblocking, read_available, wait_ready};
 use super::{ExitInfo, Session, SessionRef, SessionState};
 
 /// Environment variable that tags every process of a session with the session id, so the
@@ -38,6 +41,8 @@ const FIXED_VARS: &[(&str, &str)] = &[
 /// Stack size of the reader and waiter threads; both keep their buffers on the heap.
 const THREAD_STACK_BYTES: usize = 256 * 1024;
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// How often an idle reader checks whether its session is closing.
+const READER_POLL: Duration = Duration::from_millis(250);
 
 /// The program a session runs.
 #[derive(Debug, Clone)]
@@ -184,16 +189,25 @@ pub fn spawn_session(
     drop(pair.slave);
 
     let pid = child.process_id().unwrap_or(0);
-    let reader = pair.master.try_clone_reader();
-    let writer = pair.master.take_writer();
-    let (reader, writer) = match (reader, writer) {
-        (Ok(reader), Ok(writer)) => (reader, writer),
-        (Err(error), _) | (_, Err(error)) => {
-            // SAFETY: kill has no memory effects; the pid is our own unreaped child.
-            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    // Own non-blocking descriptors for reading and writing; portable-pty's writer is never
+    // taken, so nothing sends end-of-file to the terminal behind the session's back.
+    let descriptors = pair
+        .master
+        .as_raw_fd()
+        .ok_or_else(|| std::io::Error::other("the PTY master has no file descriptor"))
+        .and_then(|fd| Ok((duplicate_nonblocking(fd)?, duplicate_nonblocking(fd)?)));
+    let (reader, input) = match descriptors {
+        Ok(descriptors) => descriptors,
+        Err(error) => {
+            // SAFETY: kill has no memory effects; the pid is our own unreaped child,
+            // which the waiter is not watching yet, so reap it here.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+                libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
+            }
             return Err(SessionError::Spawn {
                 program: program_path,
-                message: format!("{error:#}"),
+                message: error.to_string(),
             });
         }
     };
@@ -205,6 +219,7 @@ pub fn spawn_session(
         name: request.name.clone(),
         command: describe_program(&request.program, &config.shell),
         pid,
+        leader_start_time: read_process(pid as i32).map(|info| info.start_time),
         started_at: SystemTime::now(),
         state: Mutex::new(SessionState {
             screen: Screen::new(request.size, config.limits),
@@ -214,7 +229,9 @@ pub fn spawn_session(
             bytes_read: 0,
             output_closed: false,
         }),
-        writer: Mutex::new(Some(writer)),
+        input: Mutex::new(Some(input)),
+        pending_replies: Mutex::new(Vec::new()),
+        closing: AtomicBool::new(false),
         master: Mutex::new(Some(pair.master)),
         changed,
     });
@@ -240,11 +257,9 @@ fn check_cwd(cwd: &Path) -> Result<(), SessionError> {
 }
 
 /// Drains the PTY into the screen until end of file, including after the child exits:
-/// bytes written just before an exit are still in the PTY buffer.
-fn start_reader(
-    session: &SessionRef,
-    mut reader: Box<dyn Read + Send>,
-) -> Result<(), SessionError> {
+/// bytes written just before an exit are still in the PTY buffer. Stops early only when
+/// the session is closing and no output is pending.
+fn start_reader(session: &SessionRef, reader: OwnedFd) -> Result<(), SessionError> {
     let session = Arc::clone(session);
     std::thread::Builder::new()
         .name(format!("pty-reader-{}", session.pid))
@@ -252,42 +267,43 @@ fn start_reader(
         .spawn(move || {
             let mut buffer = vec![0u8; READ_BUFFER_BYTES];
             loop {
-                match reader.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(count) => {
-                        let replies = {
-                            let mut state = session.state();
-                            let now = Instant::now();
-                            state.last_output = now;
-                            state.last_activity = now;
-                            state.bytes_read += count as u64;
-                            state.screen.process(&buffer[..count])
-                        };
-                        tracing::trace!(session_id = %session.id, bytes = count, "pty output");
-                        if !replies.is_empty() {
-                            // Replies to terminal queries (cursor position, device attributes).
-                            if let Err(error) = session.write_input(&replies) {
-                                tracing::debug!(session_id = %session.id, %error, "query reply not written");
-                            }
-                        }
-                        session.notify();
+                let count = match read_available(&reader, &mut buffer) {
+                    ReadOutcome::Data(count) => count,
+                    ReadOutcome::Closed => break,
+                    ReadOutcome::WouldBlock if session.closing.load(Ordering::Relaxed) => break,
+                    ReadOutcome::WouldBlock => {
+                        wait_ready(&reader, libc::POLLIN, READER_POLL);
+                        continue;
                     }
-                    Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
-                    // EIO: every holder of the slave side has closed it.
-                    Err(_) => break,
+                };
+                let replies = {
+                    let mut state = session.state();
+                    let now = Instant::now();
+                    state.last_output = now;
+                    state.last_activity = now;
+                    state.bytes_read += count as u64;
+                    state.screen.process(&buffer[..count])
+                };
+                tracing::trace!(session_id = %session.id, bytes = count, "pty output");
+                if !replies.is_empty() {
+                    session.send_replies(&replies);
                 }
+                session.notify();
             }
             {
                 let mut state = session.state();
-                let replies = state.screen.finish();
-                drop(replies);
+                // At end of file nobody reads replies any more.
+                let _ = state.screen.finish();
                 state.output_closed = true;
             }
-            tracing::trace!(session_id = %session.id, "pty reader reached end of file");
+            tracing::trace!(session_id = %session.id, "pty reader stopped");
             session.notify();
         })
         .map(drop)
-        .map_err(|source| SessionError::Io { operation: "start the PTY reader thread", source })
+        .map_err(|source| SessionError::Io {
+            operation: "start the PTY reader thread",
+            source,
+        })
 }
 
 /// Reaps the child as soon as it exits, so it never lingers as a zombie, and records how

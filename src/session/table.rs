@@ -198,8 +198,14 @@ impl SessionTable {
 
     async fn end(&self, session: SessionRef, grace: Duration, reason: EndReason) -> CloseReport {
         let started = Instant::now();
+        session.start_closing();
         self.bury(session.id, reason, None);
-        let members = Membership::new(session.pid, SESSION_TAG_VAR, &session.id.to_string());
+        let members = Membership::new(
+            session.pid,
+            session.leader_start_time,
+            SESSION_TAG_VAR,
+            &session.id.to_string(),
+        );
         let kill = kill_tree(&members, grace).await;
         session.release_terminal();
         let exit = wait_for_exit_record(&session).await;

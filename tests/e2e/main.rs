@@ -7,4 +7,5 @@ mod connections;
 mod core;
 mod interactive;
 mod process;
+mod robustness;
 mod server;

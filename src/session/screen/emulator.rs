@@ -381,6 +381,31 @@ impl Emulator {
             .erase(scrollback as u64, chars - visible_chars);
     }
 
+    /// Pushes the main screen's rows, down to the last non-blank one, into history, so
+    /// an erase of the whole display keeps the text it clears (as VTE and kitty do).
+    /// Callers check that the scroll region spans the screen, so each line feed at the
+    /// bottom row scrolls one row into history.
+    pub(super) fn save_visible_rows(&mut self) {
+        let screen = self.parser.screen();
+        if screen.alternate_screen() {
+            return;
+        }
+        let last_text_row = screen
+            .rows(0, u16::MAX)
+            .enumerate()
+            .filter(|(_, row)| !row.trim_end().is_empty())
+            .map(|(index, _)| index)
+            .last();
+        let Some(last_text_row) = last_text_row else {
+            return;
+        };
+        let rows = screen.size().0.get();
+        let mut bytes = format!("\x1b7\x1b[{rows};1H").into_bytes();
+        bytes.extend(std::iter::repeat_n(b'\n', last_text_row + 1));
+        bytes.extend_from_slice(b"\x1b8");
+        self.feed(&bytes);
+    }
+
     /// Moves the main screen's scrollback into the transcript, before a full reset
     /// (which makes vt100 drop its scrollback).
     pub(super) fn move_scrollback_to_transcript(&mut self) {

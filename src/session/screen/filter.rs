@@ -82,6 +82,8 @@ pub(super) struct Filter {
     autowrap: bool,
     /// True when tab stops may differ from the default, so HT needs the real stops.
     custom_tabs: bool,
+    /// True unless DECSTBM set a scroll region smaller than the screen.
+    scroll_region_full: bool,
     /// Cursor column as predicted while autowrap is off; `None` once anything other
     /// than a printed character may have moved the cursor.
     column: Option<u16>,
@@ -101,6 +103,7 @@ impl Filter {
             insert_mode: false,
             autowrap: true,
             custom_tabs: false,
+            scroll_region_full: true,
             column: None,
             title: String::new(),
         }
@@ -129,9 +132,11 @@ impl Filter {
         self.flush(emulator);
     }
 
-    /// Forgets the predicted cursor column (after a resize).
+    /// Forgets the predicted cursor column and the scroll region, which vt100 resets on
+    /// a resize.
     pub(super) fn cursor_moved(&mut self) {
         self.column = None;
+        self.scroll_region_full = true;
     }
 
     fn flush(&mut self, emulator: &mut Emulator) {
@@ -369,6 +374,7 @@ impl Filter {
         self.insert_mode = false;
         self.autowrap = true;
         self.custom_tabs = false;
+        self.scroll_region_full = true;
         emulator.hooks_mut().tabs.reset();
     }
 
@@ -376,6 +382,7 @@ impl Filter {
     /// reset.
     fn alignment_test(&mut self, emulator: &Emulator) {
         let size = emulator.size();
+        self.scroll_region_full = true;
         self.out.extend_from_slice(b"\x1b[r");
         for row in 1..=size.rows {
             self.push_csi(&format!("{row};1H"));
@@ -449,6 +456,23 @@ impl Filter {
             (None | Some(b'?'), true, b'J') if first == 3 => {
                 self.flush(emulator);
                 emulator.with_main(Emulator::erase_scrollback);
+            }
+            // An erase of the whole display (ED 2, or ED 0 from the home position, as
+            // `clear` and `tput clear` send) first saves the rows it clears.
+            (None, true, b'J') if first == 2 || first == 0 => {
+                self.flush(emulator);
+                let whole = first == 2 || emulator.screen().cursor_position() == (0, 0);
+                if whole && self.scroll_region_full {
+                    emulator.save_visible_rows();
+                }
+                self.out.extend_from_slice(&sequence);
+            }
+            (None, true, b'r') => {
+                let rows = emulator.size().rows;
+                let top = csi.params.first().copied().unwrap_or(0);
+                let bottom = csi.params.get(1).copied().unwrap_or(0);
+                self.scroll_region_full = top <= 1 && (bottom == 0 || bottom >= rows);
+                self.out.extend_from_slice(&sequence);
             }
             (None, true, b'I') => self.tab(emulator, true, first),
             (None, true, b'Z') => self.tab(emulator, false, first),

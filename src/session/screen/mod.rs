@@ -221,6 +221,12 @@ impl Screen {
         lines.join("\n")
     }
 
+    /// Reports whether `cursor` was issued by this screen (not by another session, and
+    /// not before a restart of the emulator).
+    pub fn is_own_cursor(&self, cursor: OutputCursor) -> bool {
+        cursor.tag == self.tag
+    }
+
     /// Returns where output produced from now on starts: the main screen's cursor row.
     pub fn current_cursor(&self) -> OutputCursor {
         let mut emulator = self.emulator.borrow_mut();

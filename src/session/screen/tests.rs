@@ -592,8 +592,44 @@ fn erase_scrollback_reports_dropped_chars() {
     feed(&mut screen, &[b"aaaa\nbbbb\ncccc\ndddd\n"]);
     feed(&mut screen, &[b"\x1b[H\x1b[2J\x1b[3Jnew\n"]);
     let slice = screen.output_since(Some(start));
-    assert_eq!(slice.dropped_chars, 8);
+    // ED 2 saves `cccc` and `dddd` into history first, so ED 3 erases all four rows.
+    assert_eq!(slice.dropped_chars, 16);
     assert_eq!(slice.text, "new\n");
+    assert_eq!(screen.history_len(), 0);
+}
+
+#[test]
+fn output_after_clear_is_read_from_old_cursor() {
+    let mut screen = new_screen(30, 4);
+    feed(&mut screen, &[b"l1\nl2\n$ "]);
+    let start = screen.current_cursor();
+    // What `tput clear; echo after-clear` prints at a prompt.
+    feed(
+        &mut screen,
+        &[b"tput clear; echo after-clear\r\n\x1b[H\x1b[2Jafter-clear\r\n$ "],
+    );
+    let slice = screen.output_since(Some(start));
+    assert_eq!(slice.text, "$ tput clear; echo after-clear\nafter-clear\n$");
+    assert_eq!(
+        history_lines(&screen),
+        ["l1", "l2", "$ tput clear; echo after-clear"]
+    );
+}
+
+#[test]
+fn erase_from_home_saves_rows_too() {
+    let mut screen = new_screen(30, 4);
+    feed(&mut screen, &[b"old\n$ "]);
+    let start = screen.current_cursor();
+    feed(&mut screen, &[b"\x1b[H\x1b[Jfresh"]);
+    assert_eq!(screen.output_since(Some(start)).text, "$\nfresh");
+    assert_rows(&screen, &["fresh", "", "", ""]);
+}
+
+#[test]
+fn erase_inside_scroll_region_saves_nothing() {
+    let mut screen = new_screen(30, 4);
+    feed(&mut screen, &[b"keep\n\x1b[2;3r\x1b[H\x1b[2J"]);
     assert_eq!(screen.history_len(), 0);
 }
 
