@@ -289,7 +289,14 @@ async fn check_request(State(gate): State<Gate>, request: Request, next: Next) -
             .run(Request::from_parts(parts, Body::from(bytes)))
             .await;
     }
-    next.run(request).await
+    let deletes = request.method() == Method::DELETE;
+    let mut response = next.run(request).await;
+    // rmcp has closed the MCP session when it answers a DELETE with 202; clients such as
+    // the Python SDK expect 200 or 204 for a completed termination.
+    if deletes && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    response
 }
 
 fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

@@ -380,6 +380,19 @@ async fn http_unknown_and_missing_session_ids() {
     assert_eq!(response.status, 404, "{response:?}");
     let response = server.raw(&post_mcp(&host, &[], list)).await;
     assert_eq!(response.status, 400, "{response:?}");
+
+    // DELETE ends an MCP session; its id is unknown afterwards.
+    let response = server.raw(&post_mcp(&host, &[], INITIALIZE)).await;
+    let session = response
+        .header("mcp-session-id")
+        .expect("session id")
+        .to_owned();
+    let delete = format!("DELETE /mcp HTTP/1.1\r\nHost: {host}\r\nMcp-Session-Id: {session}");
+    assert_eq!(server.raw(&delete).await.status, 204);
+    let header = format!("Mcp-Session-Id: {session}");
+    let response = server.raw(&post_mcp(&host, &[&header], list)).await;
+    assert_eq!(response.status, 404, "{response:?}");
+    assert_eq!(server.health().await["mcp_sessions"], 0);
 }
 
 /// Bodies over 4 MiB get 413, whether declared up front or not.
