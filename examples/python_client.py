@@ -25,7 +25,7 @@ MARKER = "hello-from-python"
 
 
 def target(args: argparse.Namespace):
-    """The server to connect to, in the form `Client` accepts."""
+    """Return the server to connect to, in a form that `Client` accepts."""
     if args.stdio:
         return StdioServerParameters(command=args.stdio, args=[], env={"RUST_LOG": "warn"})
     token = os.environ.get("MCP_AUTH_TOKEN")
@@ -36,7 +36,7 @@ def target(args: argparse.Namespace):
 
 
 async def call(client: Client, tool: str, arguments: dict) -> dict:
-    """Calls a tool that must succeed and returns its structured content."""
+    """Call a tool that must succeed and return its structured content."""
     result = await client.call_tool(tool, arguments)
     if result.is_error:
         raise RuntimeError(f"{tool} failed: {result.content}")

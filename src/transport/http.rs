@@ -2,11 +2,11 @@
 //!
 //! Every request to `/mcp` passes the gate before rmcp reads its body, in this order:
 //! `Host` (against DNS rebinding), `Origin` (against pages in a browser), the bearer
-//! token, the declared body size, and the bound on open MCP sessions. A refused request
+//! token, the declared body size, and the bound on open MCP sessions. A rejected request
 //! creates nothing and logs one line with the reason. `GET /healthz` skips the gate: it
 //! reveals only the version and two counts, and supervisors probe it by address.
 //!
-//! rmcp builds a [`TerminalServer`] per MCP session (or per stateless request); each one
+//! rmcp builds a [`TerminalServer`] per MCP session, or per stateless request. Each one
 //! shares the one [`SessionTable`], so PTY sessions outlive MCP sessions, their expiry and
 //! reconnects.
 
@@ -31,7 +31,7 @@ use crate::config::{AuthToken, HttpSettings};
 use crate::mcp::{TerminalServer, ToolSettings};
 use crate::session::table::SessionTable;
 
-/// Largest request body accepted on `/mcp`; larger ones get 413.
+/// Largest request body accepted on `/mcp`. Larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// How long open connections get to finish after a shutdown signal.
 const DRAIN_BOUND: Duration = Duration::from_secs(3);
@@ -49,8 +49,8 @@ pub enum HttpError {
         source: std::io::Error,
     },
     #[error(
-        "refusing to serve {host:?} ({address}) without a bearer token: every address outside \
-         loopback needs one; set MCP_AUTH_TOKEN or pass --auth-token-file PATH, or bind \
+        "missing bearer token for --host {host:?} ({address}): an address outside loopback \
+         needs one, so set MCP_AUTH_TOKEN or pass --auth-token-file PATH, or bind \
          --host 127.0.0.1"
     )]
     TokenRequired { host: String, address: SocketAddr },
@@ -241,7 +241,7 @@ async fn check_request(State(gate): State<Gate>, request: Request, next: Next) -
             method = %request.method(),
             reason = %rejection,
             throttled,
-            "request refused"
+            "request rejected"
         );
         return rejection.into_response(throttled);
     }
@@ -255,7 +255,7 @@ async fn check_request(State(gate): State<Gate>, request: Request, next: Next) -
             transport = "http",
             bytes = declared,
             reason = "body too large",
-            "request refused"
+            "request rejected"
         );
         return too_large();
     }
@@ -263,7 +263,7 @@ async fn check_request(State(gate): State<Gate>, request: Request, next: Next) -
     let opens_session =
         request.method() == Method::POST && !headers.contains_key(SESSION_ID_HEADER);
     if opens_session && gate.sessions.sessions.read().await.len() >= gate.max_clients {
-        // At the bound, only an initialize request is refused: stateless requests and
+        // At the bound, only an initialize request is rejected: stateless requests and
         // discovery open no MCP session. Reading the body here is bounded by the limit.
         let (parts, body) = request.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
@@ -274,7 +274,7 @@ async fn check_request(State(gate): State<Gate>, request: Request, next: Next) -
                 transport = "http",
                 max_clients = gate.max_clients,
                 reason = "too many MCP sessions",
-                "request refused"
+                "request rejected"
             );
             return plain(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -332,7 +332,7 @@ fn plain(status: StatusCode, message: String) -> Response {
         .into_response()
 }
 
-/// Why the gate refused a request.
+/// Why the gate rejected a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     #[error("malformed Host header {0:?}")]
@@ -350,7 +350,7 @@ pub enum Rejection {
 impl Rejection {
     fn into_response(self, throttled: bool) -> Response {
         match self {
-            // A malformed Host is refused like a foreign one: neither names this server.
+            // A malformed Host is rejected like a foreign one because neither names this server.
             Rejection::MalformedHost(_)
             | Rejection::ForeignHost(_)
             | Rejection::ForeignOrigin(_) => {
@@ -644,7 +644,7 @@ mod tests {
     }
 
     #[test]
-    fn rebinding_hosts_are_refused() {
+    fn rebinding_hosts_are_rejected() {
         let policy = policy(None);
         for host in [
             "evil.example:8080",

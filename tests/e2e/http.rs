@@ -102,7 +102,7 @@ async fn http_session_outlives_the_client_that_opened_it() {
 /// A foreign Origin gets 403 on initialize and on a tool call with a valid MCP session
 /// id, and neither creates anything; the server's own origin is accepted.
 #[tokio::test]
-async fn http_foreign_origin_is_refused() {
+async fn http_foreign_origin_is_rejected() {
     let server = HttpServer::start(&[], &[]).await;
     let host = format!("127.0.0.1:{}", server.port);
     for origin in [
@@ -192,7 +192,7 @@ async fn http_allowed_origin_is_added() {
 /// A foreign Host, as DNS rebinding sends it, gets 403 and creates no MCP session;
 /// loopback names are accepted.
 #[tokio::test]
-async fn http_foreign_host_is_refused() {
+async fn http_foreign_host_is_rejected() {
     let server = HttpServer::start(&[], &[]).await;
     let port = server.port;
     for host in [
@@ -318,7 +318,7 @@ async fn http_healthz_reports_version_and_sessions() {
 /// Binding a non-loopback address without a token exits non-zero within 2 s, naming
 /// the ways to set one.
 #[tokio::test]
-async fn http_wildcard_bind_without_token_is_refused() {
+async fn http_wildcard_bind_without_token_is_rejected() {
     for host in ["0.0.0.0", "::"] {
         let started = Instant::now();
         let mut server = HttpServer::spawn(&["--host", host], &[]);
@@ -397,7 +397,7 @@ async fn http_unknown_and_missing_session_ids() {
 
 /// Bodies over 4 MiB get 413, whether declared up front or not.
 #[tokio::test]
-async fn http_oversized_bodies_are_refused() {
+async fn http_oversized_bodies_are_rejected() {
     let server = HttpServer::start(&[], &[]).await;
     let host = format!("127.0.0.1:{}", server.port);
     let big = format!(
@@ -418,7 +418,7 @@ async fn http_oversized_bodies_are_refused() {
     assert_eq!(response.status, 413, "status {}", response.status);
     assert_eq!(server.health().await["status"], "ok");
 
-    // Only the headers arrive: the declared size alone is refused at once.
+    // Only the headers arrive: the declared size alone is rejected at once.
     let started = Instant::now();
     let head = format!(
         "POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\

@@ -51,9 +51,9 @@ for mode in legacy auto; do
   MCP_AUTH_TOKEN=$token "$python" "$example" --url "$url" --mode "$mode"
 done
 echo "http without the token (must fail):"
-if "$python" "$example" --url "$url" --mode legacy 2>"$work/refused.log"; then
-  echo "the client without a token was not refused"
+if "$python" "$example" --url "$url" --mode legacy 2>"$work/rejected.log"; then
+  echo "the client without a token was not rejected"
   exit 1
 fi
 grep -q 'missing bearer token' "$work/server.log" || { cat "$work/server.log"; exit 1; }
-echo "refused: missing bearer token"
+echo "rejected: missing bearer token"
