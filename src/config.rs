@@ -134,6 +134,16 @@ pub struct Cli {
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_clients: u32,
 
+    /// Seconds an MCP session over HTTP may stay idle before it expires and its client
+    /// must initialize again; terminal sessions are not affected.
+    #[arg(
+        long,
+        env = "MCP_CLIENT_IDLE_TIMEOUT",
+        default_value = "300",
+        value_name = "SECONDS"
+    )]
+    pub client_idle_timeout: String,
+
     /// Log at debug level (one line per tool call).
     #[arg(long, conflicts_with = "verbose")]
     pub debug: bool,
@@ -206,6 +216,8 @@ pub struct HttpSettings {
     /// Extra accepted `Host` values, as given.
     pub allowed_hosts: Vec<String>,
     pub max_clients: usize,
+    /// Idle time after which rmcp ends an MCP session.
+    pub client_idle_timeout: Duration,
 }
 
 /// A bearer token. Its `Debug` output hides the value, so settings can be logged.
@@ -310,6 +322,11 @@ impl Settings {
                 allowed_origins: non_empty_entries(&cli.allowed_origin),
                 allowed_hosts: non_empty_entries(&cli.allowed_host),
                 max_clients: cli.max_clients as usize,
+                client_idle_timeout: parse_seconds(
+                    "MCP_CLIENT_IDLE_TIMEOUT",
+                    &cli.client_idle_timeout,
+                    false,
+                )?,
             })
         } else {
             None

@@ -108,7 +108,9 @@ pub async fn serve(
     let local = listener.local_addr().map_err(HttpError::Serve)?;
     let policy = RequestPolicy::new(settings, local.port())?;
 
-    let sessions = Arc::new(LocalSessionManager::default());
+    let mut manager = LocalSessionManager::default();
+    manager.session_config.keep_alive = Some(settings.client_idle_timeout);
+    let sessions = Arc::new(manager);
     // The gate in front checks Host and Origin with the server's own rules, so rmcp's
     // Host list is cleared rather than kept as a second list that could disagree.
     let config = StreamableHttpServerConfig::default()
@@ -621,6 +623,7 @@ mod tests {
             allowed_origins: vec![],
             allowed_hosts: vec![],
             max_clients: 4,
+            client_idle_timeout: Duration::from_secs(300),
         }
     }
 

@@ -99,6 +99,58 @@ async fn http_session_outlives_the_client_that_opened_it() {
     second.cancel().await.expect("second client closes");
 }
 
+/// When an idle MCP session expires, its client gets 404 (so it knows to initialize
+/// again) while the terminal session it opened keeps running for every other client.
+#[tokio::test]
+async fn http_session_outlives_mcp_session_expiry() {
+    let server = HttpServer::start(&["--client-idle-timeout", "1"], &[]).await;
+    let host = format!("127.0.0.1:{}", server.port);
+    let initialized = server.raw(&post_mcp(&host, &[], INITIALIZE)).await;
+    let session = initialized
+        .header("mcp-session-id")
+        .expect("session id")
+        .to_owned();
+    let session_header = format!("Mcp-Session-Id: {session}");
+    let notification = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    server
+        .raw(&post_mcp(&host, &[&session_header], notification))
+        .await;
+    let open = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "session_open",
+        "arguments": {"command": "while :; do date +tick-%s%N; sleep 0.2; done"}}})
+    .to_string();
+    let opened = server
+        .raw(&post_mcp(&host, &[&session_header], &open))
+        .await;
+    assert_eq!(opened.status, 200, "{opened:?}");
+
+    // The MCP session expires after one idle second; allow ten.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.health().await["mcp_sessions"] != 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.health().await["mcp_sessions"], 0);
+    let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+    let stale = server.raw(&post_mcp(&host, &[&session_header], list)).await;
+    assert_eq!(stale.status, 404, "{stale:?}");
+
+    let other = server.connect(None).await;
+    let listed = ok_tool(&other, "session_list", json!({})).await;
+    assert_eq!(listed["sessions"][0]["state"], "running", "{listed}");
+    let id = listed["sessions"][0]["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let read = ok_tool(
+        &other,
+        "session_read",
+        json!({"session_id": id, "view": "screen", "wait_for": "tick-", "timeout": 5}),
+    )
+    .await;
+    assert_eq!(read["reason"], "matched", "{}", text(&read));
+    other.cancel().await.expect("client closes");
+}
+
 /// A foreign Origin gets 403 on initialize and on a tool call with a valid MCP session
 /// id, and neither creates anything; the server's own origin is accepted.
 #[tokio::test]
