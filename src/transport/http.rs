@@ -40,7 +40,7 @@ const MAX_TOKEN_FAILURES: usize = 20;
 const FAILURE_WINDOW: Duration = Duration::from_secs(10);
 const SESSION_ID_HEADER: &str = "mcp-session-id";
 
-/// Why the HTTP transport could not start or stopped with an error.
+/// An error that kept the HTTP transport from starting or stopped it.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
     #[error("cannot resolve --host {host:?}: {source}")]
@@ -293,8 +293,8 @@ async fn check_request(State(gate): State<Gate>, request: Request, next: Next) -
     }
     let deletes = request.method() == Method::DELETE;
     let mut response = next.run(request).await;
-    // rmcp has closed the MCP session when it answers a DELETE with 202; clients such as
-    // the Python SDK expect 200 or 204 for a completed termination.
+    // rmcp has already closed the MCP session when it returns 202 for a DELETE. Clients
+    // such as the Python SDK expect 200 or 204 for a completed termination.
     if deletes && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
@@ -334,7 +334,7 @@ fn plain(status: StatusCode, message: String) -> Response {
         .into_response()
 }
 
-/// Why the gate rejected a request.
+/// The reason the gate rejected a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     #[error("malformed Host header {0:?}")]
@@ -498,7 +498,7 @@ impl RequestPolicy {
     }
 }
 
-/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive.
+/// Extracts the token of an `Authorization: Bearer <token>` value (case-insensitive scheme).
 fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme
@@ -591,8 +591,8 @@ struct FailureWindow {
 }
 
 impl FailureWindow {
-    /// Records one failure at `now` and reports whether the window was already full, in
-    /// which case the request is answered 429.
+    /// Records one failure at `now` and reports whether the window was already full, so
+    /// the request gets 429.
     fn record(&mut self, now: Instant) -> bool {
         while self
             .recent

@@ -1,6 +1,7 @@
 //! The streamable HTTP transport: the real binary on a port it picks, rmcp's client for
 //! the tools, and raw HTTP/1.1 requests for everything a client library would not send.
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -35,6 +36,8 @@ async fn http_tools_work_end_to_end() {
         .as_str()
         .expect("session_id")
         .to_owned();
+
+    // The quotes keep the marker out of the echoed command line.
     let written = ok_tool(
         &client,
         "session_write",
@@ -57,6 +60,7 @@ async fn http_tools_work_end_to_end() {
         "{}",
         text(&screen)
     );
+
     assert_eq!(server.health().await["sessions"], 1);
     ok_tool(&client, "session_close", json!({"session_id": id})).await;
     assert_eq!(server.health().await["sessions"], 0);
@@ -64,7 +68,7 @@ async fn http_tools_work_end_to_end() {
 }
 
 /// A session opened by one client is listed, read and typed into by a second client after
-/// the first disconnected; the second client speaks the stateless 2026-07-28 revision.
+/// the first disconnected. The second client uses the stateless 2026-07-28 revision.
 #[tokio::test]
 async fn http_session_outlives_the_client_that_opened_it() {
     let server = HttpServer::start(&[], &[]).await;
@@ -99,8 +103,8 @@ async fn http_session_outlives_the_client_that_opened_it() {
     second.cancel().await.expect("second client closes");
 }
 
-/// When an idle MCP session expires, its client gets 404 (so it knows to initialize
-/// again) while the terminal session it opened keeps running for every other client.
+/// When an idle MCP session expires, its client gets 404, the signal to initialize again.
+/// The terminal session it opened keeps running for every other client.
 #[tokio::test]
 async fn http_session_outlives_mcp_session_expiry() {
     let server = HttpServer::start(&["--client-idle-timeout", "1"], &[]).await;
@@ -152,7 +156,7 @@ async fn http_session_outlives_mcp_session_expiry() {
 }
 
 /// A foreign Origin gets 403 on initialize and on a tool call with a valid MCP session
-/// id, and neither creates anything; the server's own origin is accepted.
+/// id, and neither creates anything. The server's own origin is accepted.
 #[tokio::test]
 async fn http_foreign_origin_is_rejected() {
     let server = HttpServer::start(&[], &[]).await;
@@ -274,8 +278,8 @@ async fn http_foreign_host_is_rejected() {
     assert_eq!(server.health().await["mcp_sessions"], 2);
 }
 
-/// With a token, `/mcp` needs it (401 otherwise, 429 after a burst of wrong ones) and
-/// `/healthz` does not; the token is not logged and not passed to sessions.
+/// With a token, `/mcp` needs it: 401 without it, 429 after a burst of wrong ones.
+/// `/healthz` does not need it. The token is not logged and not passed to sessions.
 #[tokio::test]
 async fn http_token_is_required_when_set() {
     let token = format!("tok-{}-{}", std::process::id(), uuid_like());
@@ -336,12 +340,13 @@ async fn http_token_is_required_when_set() {
     assert!(!server.stderr().contains(&token), "the token was logged");
 }
 
-/// The token file is read and trimmed; a token in the file wins over none.
+/// The token file is read and trimmed, and one that other users can read gets a warning.
 #[tokio::test]
 async fn http_token_file_is_used() {
     let dir = TempDir::new("token");
     let path = dir.path.join("token");
     std::fs::write(&path, "file-token-value\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
     let server = HttpServer::start(&["--auth-token-file", path.to_str().unwrap()], &[]).await;
     let host = format!("127.0.0.1:{}", server.port);
     let response = server
@@ -354,6 +359,14 @@ async fn http_token_file_is_used() {
     assert_eq!(response.status, 200, "{response:?}");
     let response = server.raw(&post_mcp(&host, &[], INITIALIZE)).await;
     assert_eq!(response.status, 401, "{response:?}");
+    assert!(!server.stderr().contains("readable by other users"));
+
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let shared = HttpServer::start(&["--auth-token-file", path.to_str().unwrap()], &[]).await;
+    let stderr = shared.stderr();
+    assert!(stderr.contains("readable by other users"), "{stderr}");
+    assert!(stderr.contains("mode=0644"), "{stderr}");
+    assert!(!stderr.contains("file-token-value"), "{stderr}");
 }
 
 /// `/healthz` answers 200 with the version and counts.
