@@ -119,7 +119,7 @@ pub struct Cli {
     )]
     pub allowed_origin: Vec<String>,
 
-    /// `Host` header values accepted on HTTP besides localhost, 127.0.0.1 and [::1],
+    /// `Host` header values accepted on HTTP besides `localhost`, `127.0.0.1` and `[::1]`,
     /// comma-separated, as `name` (any port) or `name:port`.
     #[arg(
         long,
