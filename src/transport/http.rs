@@ -267,6 +267,8 @@ async fn check_request(State(gate): State<Gate>, request: Request, next: Next) -
     if opens_session && gate.sessions.sessions.read().await.len() >= gate.max_clients {
         // At the bound, only an initialize request is rejected: stateless requests and
         // discovery open no MCP session. Reading the body here is bounded by the limit.
+        // NOTE: the count is read, not reserved, so initialize requests that arrive together
+        // just below the bound can each pass and exceed it by their number.
         let (parts, body) = request.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
             return too_large();
