@@ -1,8 +1,9 @@
 //! Start-up and the shutdown order.
 //!
-//! Start: logging, the session table, the idle reaper, then the transport. Stop, on end
-//! of standard input, SIGTERM or SIGINT: stop serving, stop the reaper, end every
-//! session's process tree (HUP, TERM, KILL), then return so `main` exits with status 0.
+//! Start: logging, the session table, the idle reaper, then the transport (stdio, or
+//! HTTP with `--http`). Stop, on end of standard input (stdio), SIGTERM or SIGINT: stop
+//! serving, stop the reaper, end every session's process tree (HUP, TERM, KILL), then
+//! return so `main` exits with status 0.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use crate::mcp::{TerminalServer, ToolSettings};
 use crate::session::screen::ScreenLimits;
 use crate::session::table::{SessionTable, TableConfig};
 use crate::session::{EndReason, pty::SpawnConfig, reaper};
-use crate::transport::stdio;
+use crate::transport::{http, stdio};
 
 /// Upper bound on closing every session at shutdown: two grace periods for the HUP and
 /// TERM steps plus the wait after SIGKILL, with a margin.
@@ -39,7 +40,7 @@ pub async fn run(settings: Settings) -> ExitCode {
     let shutdown = CancellationToken::new();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
-        transport = "stdio",
+        transport = if settings.http.is_some() { "http" } else { "stdio" },
         shell = %settings.shell.display(),
         max_sessions = settings.max_sessions,
         "server starting"
@@ -50,11 +51,16 @@ pub async fn run(settings: Settings) -> ExitCode {
         .map(|idle| tokio::spawn(reaper::run(table.clone(), idle, shutdown.clone())));
     let signals = tokio::spawn(watch_signals(shutdown.clone()));
 
-    let server = TerminalServer::new(
-        table.clone(),
-        ToolSettings::new(settings.command_timeout, settings.kill_grace),
-    );
-    let outcome = stdio::serve(server, shutdown.clone()).await;
+    let tools = ToolSettings::new(settings.command_timeout, settings.kill_grace);
+    let outcome = match &settings.http {
+        None => stdio::serve(TerminalServer::new(table.clone(), tools), shutdown.clone())
+            .await
+            .map(|_| ())
+            .map_err(|error| error.to_string()),
+        Some(http_settings) => http::serve(http_settings, table.clone(), tools, shutdown.clone())
+            .await
+            .map_err(|error| error.to_string()),
+    };
 
     shutdown.cancel();
     signals.abort();
@@ -76,7 +82,7 @@ pub async fn run(settings: Settings) -> ExitCode {
     }
     tracing::info!(sessions_closed = count, "server stopped");
     match outcome {
-        Ok(_) => ExitCode::SUCCESS,
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!(%error, "server failed");
             ExitCode::FAILURE

@@ -21,8 +21,9 @@ const MAX_DURATION_SECS: f64 = 86_400.0;
     long_about = "MCP server that gives AI agents persistent terminal sessions.\n\n\
         An agent opens a pseudo-terminal session, types into it, reads a clean text \
         rendering of the screen, and closes it. Sessions live on between tool calls. \
-        The server speaks MCP over stdio: an MCP client starts it as a child process and \
-        exchanges JSON-RPC on its standard input and output. Logs go to standard error.",
+        By default the server speaks MCP over stdio: an MCP client starts it as a child \
+        process and exchanges JSON-RPC on its standard input and output. With --http it \
+        serves MCP streamable HTTP at /mcp instead. Logs go to standard error.",
     after_help = "Durations are in seconds and accept fractions (for example 0.5).\n\
         Each flag can also be set by the environment variable shown with it; a flag wins \
         over its variable. RUST_LOG, when set, overrides --debug and --verbose."
@@ -89,6 +90,63 @@ pub struct Cli {
     )]
     pub pass_env: Vec<String>,
 
+    /// Serve MCP over streamable HTTP at `/mcp` instead of stdio.
+    #[arg(long)]
+    pub http: bool,
+
+    /// Address to bind with `--http`. Any address outside loopback needs a bearer token.
+    #[arg(
+        long,
+        env = "MCP_HOST",
+        default_value = "127.0.0.1",
+        value_name = "ADDRESS"
+    )]
+    pub host: String,
+
+    /// Port to bind with `--http`; 0 picks a free port and logs it.
+    #[arg(long, env = "MCP_PORT", default_value_t = 8080, value_name = "PORT")]
+    pub port: u16,
+
+    /// File holding the bearer token every `/mcp` request must carry (surrounding
+    /// whitespace is ignored). The token can also come from MCP_AUTH_TOKEN; the file wins.
+    #[arg(long, value_name = "PATH")]
+    pub auth_token_file: Option<PathBuf>,
+
+    /// Browser origins accepted on HTTP besides the server's own loopback origins,
+    /// comma-separated, as `scheme://host[:port]`.
+    #[arg(
+        long,
+        env = "MCP_ALLOWED_ORIGINS",
+        value_delimiter = ',',
+        value_name = "ORIGIN[,ORIGIN...]"
+    )]
+    pub allowed_origin: Vec<String>,
+
+    /// `Host` header values accepted on HTTP besides `localhost`, `127.0.0.1` and `[::1]`,
+    /// comma-separated, as `name` (any port) or `name:port`.
+    #[arg(
+        long,
+        env = "MCP_ALLOWED_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST[,HOST...]"
+    )]
+    pub allowed_host: Vec<String>,
+
+    /// MCP sessions (initialize handshakes) open at once over HTTP; further ones get 503.
+    #[arg(long, env = "MCP_MAX_CLIENTS", default_value_t = 64, value_name = "COUNT",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub max_clients: u32,
+
+    /// Seconds an MCP session over HTTP may stay idle before it expires and its client
+    /// must initialize again; terminal sessions are not affected.
+    #[arg(
+        long,
+        env = "MCP_CLIENT_IDLE_TIMEOUT",
+        default_value = "300",
+        value_name = "SECONDS"
+    )]
+    pub client_idle_timeout: String,
+
     /// Log at debug level (one line per tool call).
     #[arg(long, conflicts_with = "verbose")]
     pub debug: bool,
@@ -111,6 +169,15 @@ pub enum ConfigError {
         "shell {path:?} is not an executable file: set MCP_SHELL or --shell to a shell such as /bin/bash"
     )]
     ShellNotExecutable { path: PathBuf },
+    #[error("cannot read the auth token file {path:?}: {source}")]
+    TokenFileUnreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "the auth token from {source_name} is empty: put a long random string there, for example the output of `openssl rand -base64 32`"
+    )]
+    TokenEmpty { source_name: String },
 }
 
 /// How much the server logs, from the `--debug` and `--verbose` flags.
@@ -134,6 +201,73 @@ pub struct Settings {
     pub kill_grace: Duration,
     pub pass_env: BTreeSet<String>,
     pub log_level: LogLevel,
+    /// `None` serves stdio.
+    pub http: Option<HttpSettings>,
+}
+
+/// Settings of the streamable HTTP transport.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// Address to bind: an IP address or a host name.
+    pub host: String,
+    pub port: u16,
+    pub auth_token: Option<AuthToken>,
+    /// Where the token came from, when it came from a file (for the permission check).
+    pub auth_token_file: Option<PathBuf>,
+    /// Extra accepted origins, as given.
+    pub allowed_origins: Vec<String>,
+    /// Extra accepted `Host` values, as given.
+    pub allowed_hosts: Vec<String>,
+    pub max_clients: usize,
+    /// Idle time after which rmcp ends an MCP session.
+    pub client_idle_timeout: Duration,
+}
+
+/// A bearer token. Its `Debug` output hides the value, so settings can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuthToken(String);
+
+impl AuthToken {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for AuthToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuthToken(<hidden>)")
+    }
+}
+
+/// Reads the bearer token: the file named by `--auth-token-file` when given, else
+/// `env_token` (the value of MCP_AUTH_TOKEN). Surrounding whitespace is removed; an empty
+/// token is an error, not "no token".
+fn read_auth_token(
+    file: Option<&Path>,
+    env_token: Option<String>,
+) -> Result<Option<AuthToken>, ConfigError> {
+    let (value, source_name) = match (file, env_token) {
+        (Some(path), _) => {
+            let value = std::fs::read_to_string(path).map_err(|source| {
+                ConfigError::TokenFileUnreadable {
+                    path: path.to_owned(),
+                    source,
+                }
+            })?;
+            (value, format!("--auth-token-file {}", path.display()))
+        }
+        (None, Some(value)) => (value, "MCP_AUTH_TOKEN".to_owned()),
+        (None, None) => return Ok(None),
+    };
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(ConfigError::TokenEmpty { source_name });
+    }
+    Ok(Some(AuthToken::new(trimmed)))
 }
 
 impl Settings {
@@ -168,6 +302,13 @@ impl Settings {
                     reason: "a variable name contains only letters, digits and '_' and does not start with a digit".into(),
                 });
             }
+            if name == AUTH_TOKEN_VAR {
+                return Err(ConfigError::Invalid {
+                    name: "MCP_PASS_ENV entry",
+                    value: name.to_owned(),
+                    reason: "the HTTP bearer token is never passed to sessions".into(),
+                });
+            }
             pass_env.insert(name.to_owned());
         }
         let log_level = if cli.verbose {
@@ -176,6 +317,27 @@ impl Settings {
             LogLevel::Debug
         } else {
             LogLevel::Info
+        };
+        let http = if cli.http {
+            Some(HttpSettings {
+                host: cli.host.trim().to_owned(),
+                port: cli.port,
+                auth_token: read_auth_token(
+                    cli.auth_token_file.as_deref(),
+                    std::env::var(AUTH_TOKEN_VAR).ok(),
+                )?,
+                auth_token_file: cli.auth_token_file.clone(),
+                allowed_origins: non_empty_entries(&cli.allowed_origin),
+                allowed_hosts: non_empty_entries(&cli.allowed_host),
+                max_clients: cli.max_clients as usize,
+                client_idle_timeout: parse_seconds(
+                    "MCP_CLIENT_IDLE_TIMEOUT",
+                    &cli.client_idle_timeout,
+                    false,
+                )?,
+            })
+        } else {
+            None
         };
         Ok(Self {
             command_timeout,
@@ -187,8 +349,21 @@ impl Settings {
             kill_grace,
             pass_env,
             log_level,
+            http,
         })
     }
+}
+
+/// The variable that holds the HTTP bearer token.
+pub const AUTH_TOKEN_VAR: &str = "MCP_AUTH_TOKEN";
+
+fn non_empty_entries(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|value| value.trim())
+        .filter(|value| !value.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Parses a duration in seconds; fractions are allowed, negative values, NaN and values
@@ -314,6 +489,59 @@ mod tests {
         let parsed = cli(&["--pass-env", "AWS_REGION, EDITOR"]).unwrap();
         let settings = Settings::from_cli(&parsed).unwrap();
         assert!(settings.pass_env.contains("EDITOR"));
+    }
+
+    #[test]
+    fn http_defaults_to_loopback_port_8080() {
+        let settings = Settings::from_cli(&cli(&["--http"]).unwrap()).unwrap();
+        let http = settings.http.expect("http settings");
+        assert_eq!((http.host.as_str(), http.port), ("127.0.0.1", 8080));
+        assert!(
+            Settings::from_cli(&cli(&[]).unwrap())
+                .unwrap()
+                .http
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn token_file_is_trimmed_and_must_not_be_empty() {
+        let dir = std::env::temp_dir().join(format!("mcp-config-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "  s3cret-value\n").unwrap();
+        let token = read_auth_token(Some(&file), Some("from-env".into())).unwrap();
+        assert_eq!(token, Some(AuthToken::new("s3cret-value")));
+        std::fs::write(&file, " \n").unwrap();
+        let error = read_auth_token(Some(&file), None).unwrap_err().to_string();
+        assert!(error.contains("empty"), "{error}");
+        let missing = dir.join("missing");
+        let error = read_auth_token(Some(&missing), None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("missing"), "{error}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn token_comes_from_the_variable_without_a_file() {
+        let token = read_auth_token(None, Some(" abc ".into())).unwrap();
+        assert_eq!(token, Some(AuthToken::new("abc")));
+        assert!(read_auth_token(None, Some(String::new())).is_err());
+        assert_eq!(read_auth_token(None, None).unwrap(), None);
+    }
+
+    #[test]
+    fn token_debug_output_hides_the_value() {
+        let shown = format!("{:?}", AuthToken::new("s3cret-value"));
+        assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn token_variable_cannot_be_passed_to_sessions() {
+        let parsed = cli(&["--pass-env", "MCP_AUTH_TOKEN"]).unwrap();
+        let error = Settings::from_cli(&parsed).unwrap_err().to_string();
+        assert!(error.contains("MCP_AUTH_TOKEN"), "{error}");
     }
 
     #[test]

@@ -1,3 +1,5 @@
-//! Transports that carry MCP to the tool layer.
+//! Transports that carry MCP to the tool layer: stdio for one client that starts the
+//! server, streamable HTTP for many.
 
+pub mod http;
 pub mod stdio;

@@ -1,10 +1,11 @@
 //! End-to-end tests: the real server binary, real shells in real PTYs, and rmcp's MCP
-//! client over stdio. One test binary with a shared harness.
+//! client over stdio and HTTP. One test binary with a shared harness.
 
 mod harness;
 
 mod connections;
 mod core;
+mod http;
 mod interactive;
 mod process;
 mod robustness;
