@@ -6,7 +6,8 @@
 //! - [`config`]: command-line flags and environment variables, validated into
 //!   [`config::Settings`] with units in the field names.
 //! - [`app`]: start-up and the shutdown order.
-//! - [`transport`]: how MCP reaches the server (stdio).
+//! - [`transport`]: how MCP reaches the server: stdio, or streamable HTTP behind Host,
+//!   Origin and token checks.
 //! - [`mcp`]: the tools, their parameter and result types; no PTY code.
 //! - [`session`]: the session engine, with no MCP types: the [`session::table`] of
 //!   sessions, the PTY and its threads ([`session::pty`]), the emulator wrapper
