@@ -1,8 +1,8 @@
 //! A tour of the main job with a real MCP client: start the server, open a bash
 //! session, run `ls`, open `less` on a file and print its screen, then close.
 //!
-//! Run with `cargo run --example quickstart`. The example starts the server binary
-//! built next to it (`target/debug/mcp-terminal-server`), or the one named by
+//! Run with `cargo run --example quickstart`. The example builds and starts the server
+//! binary next to it (`target/debug/mcp-terminal-server`), or starts the one named by
 //! `MCP_TERMINAL_SERVER`.
 
 use std::path::PathBuf;
@@ -104,11 +104,20 @@ async fn call(
         .with_context(|| format!("{tool} returned no structured content"))
 }
 
-/// Finds the server binary: `MCP_TERMINAL_SERVER`, else the one Cargo built beside this
-/// example.
+/// Finds the server binary: `MCP_TERMINAL_SERVER`, else the one Cargo builds beside this
+/// example. Under `cargo run` it builds that binary first, so one command is enough.
 fn server_binary() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("MCP_TERMINAL_SERVER") {
         return Ok(PathBuf::from(path));
+    }
+    if let Some(cargo) = std::env::var_os("CARGO") {
+        let status = std::process::Command::new(cargo)
+            .args(["build", "--quiet", "--bin", "mcp-terminal-server"])
+            .status()
+            .context("failed to run cargo build")?;
+        if !status.success() {
+            bail!("cargo build --bin mcp-terminal-server failed: {status}");
+        }
     }
     let example = std::env::current_exe()?;
     let profile_dir = example
