@@ -2,7 +2,7 @@
 //!
 //! [`Screen`] wraps the `vt100` crate (0.18.1) and fixes what it gets wrong:
 //!
-//! - `filter` rewrites the byte stream before vt100 sees it (UTF-8 split across
+//! - `filter` rewrites the byte stream before vt100 parses it (UTF-8 split across
 //!   reads, line drawing, insert mode, autowrap off, tab stops, DECALN, titles);
 //! - `emulator` answers terminal queries from vt100's callbacks, contains panics
 //!   and keeps resizes from inventing or losing history rows;
@@ -94,7 +94,7 @@ impl std::str::FromStr for OutputCursor {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputSlice {
     pub text: String,
-    /// Where the next read should start: the row the terminal cursor is on.
+    /// The start of the next read: the row the terminal cursor is on.
     pub cursor: OutputCursor,
     /// Estimated characters between the requested cursor and the oldest retained row,
     /// which are no longer retained; 0 when nothing requested was lost.
@@ -129,7 +129,7 @@ impl Screen {
     }
 
     /// Feeds bytes read from the PTY. Returns bytes that must be written back to the
-    /// PTY input (answers to terminal queries), usually empty.
+    /// PTY input (replies to terminal queries), usually empty.
     pub fn process(&mut self, bytes: &[u8]) -> Vec<u8> {
         let emulator = self.emulator.get_mut();
         self.filter.process(bytes, emulator);
@@ -243,7 +243,7 @@ impl Screen {
     /// those rows, so a line redrawn in place appears once, in its final form.
     ///
     /// A cursor older than the retained history reads from the oldest retained row and
-    /// reports the lost characters; a cursor beyond the end or from another screen
+    /// reports the lost characters. A cursor beyond the end or from another screen
     /// reads from the current cursor row.
     pub fn output_since(&self, since: Option<OutputCursor>) -> OutputSlice {
         let mut emulator = self.emulator.borrow_mut();
