@@ -78,8 +78,13 @@ pub fn decide(spec: &WaitSpec, sample: WaitSample) -> Result<WaitReason, Instant
     Err(deadline)
 }
 
-/// Shortest pause between two evaluations of `wait_for` while output keeps arriving.
-const MATCH_INTERVAL: Duration = Duration::from_millis(25);
+/// Matching `wait_for` renders the output, which costs more as output grows. After an
+/// evaluation that took `t`, the next waits until `t × MATCH_COST_FACTOR` has passed, so
+/// matching takes at most about a tenth of the time during a flood while small outputs
+/// are matched at once.
+const MATCH_COST_FACTOR: u32 = 10;
+/// Longest pause between two evaluations while output keeps arriving.
+const MAX_MATCH_PAUSE: Duration = Duration::from_millis(100);
 
 /// The text `wait_for` is matched against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,8 +114,11 @@ pub async fn wait(
     let started = Instant::now();
     let started_std = std::time::Instant::now();
     let bytes_at_start = session.state().bytes_read;
+    // The earliest time the pattern may be evaluated again.
+    let mut next_match_at = Instant::now();
     loop {
         changes.borrow_and_update();
+        let evaluation_started = Instant::now();
         let sample = {
             let state = session.state();
             let matched = spec.pattern.as_ref().is_some_and(|pattern| {
@@ -141,17 +149,20 @@ pub async fn wait(
             Ok(reason) => return Ok(reason),
             Err(next) => next,
         };
+        if spec.pattern.is_some() {
+            let cost = evaluation_started.elapsed();
+            next_match_at = Instant::now() + (cost * MATCH_COST_FACTOR).min(MAX_MATCH_PAUSE);
+        }
         tokio::select! {
             _ = cancel.cancelled() => return Err(Cancelled),
             changed = changes.changed() => {
                 if changed.is_err() {
                     // The session is gone; the next sample reports what is left.
                     tokio::time::sleep_until(next).await;
-                } else if spec.pattern.is_some() {
-                    // Matching renders the output; under a flood, do it at a bounded rate.
+                } else if spec.pattern.is_some() && Instant::now() < next_match_at {
                     tokio::select! {
                         _ = cancel.cancelled() => return Err(Cancelled),
-                        _ = tokio::time::sleep_until(next.min(Instant::now() + MATCH_INTERVAL)) => {}
+                        _ = tokio::time::sleep_until(next.min(next_match_at)) => {}
                     }
                 }
             }
