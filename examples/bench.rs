@@ -36,6 +36,10 @@ Usage: cargo run --release --example bench -- [OPTIONS]
   --seconds S       seconds per calls-per-second measurement (default 3)
 ";
 
+/// An idle session: it prints one line, so session_open returns once output is quiet
+/// rather than after its one-second wait for a first output, then sleeps.
+const IDLE_ARGV: [&str; 3] = ["sh", "-c", "echo ready; exec sleep 3600"];
+
 /// One line of output printed by the throughput child: 79 characters and a newline.
 const LINE: &str =
     "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg";
@@ -529,7 +533,7 @@ async fn memory(binary: &PathBuf, count: usize) -> Result<()> {
     let mut ids = Vec::new();
     let mut size = (0, 0);
     for _ in 0..count {
-        let opened = call(&client, "session_open", json!({"argv": ["sleep", "3600"]})).await?;
+        let opened = call(&client, "session_open", json!({"argv": IDLE_ARGV})).await?;
         size = (
             opened["cols"].as_u64().unwrap_or(80),
             opened["rows"].as_u64().unwrap_or(24),
@@ -540,7 +544,7 @@ async fn memory(binary: &PathBuf, count: usize) -> Result<()> {
     let idle = rss_kib(pid)?;
     let idle_each = (idle - base) as f64 / count as f64;
     say(&format!(
-        "idle (`sleep 3600`, {}x{}): RSS {base} KiB -> {idle} KiB, {idle_each:.0} KiB per session",
+        "idle (`sh` that prints a line, then `sleep`, {}x{}): RSS {base} KiB -> {idle} KiB, {idle_each:.0} KiB per session",
         size.0, size.1
     ));
 
@@ -618,22 +622,49 @@ async fn scale(binary: &PathBuf, options: &Options) -> Result<()> {
     let client = server.connect().await?;
     let base = rss_kib(server.pid)?;
     let start = Instant::now();
+    // The clients open sessions side by side until the count is reached or one fails.
+    let remaining = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(wanted));
+    let mut openers = Vec::new();
+    for _ in 0..options.clients {
+        let client = server.connect().await?;
+        let remaining = remaining.clone();
+        openers.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            let mut failure = None;
+            while remaining
+                .fetch_update(
+                    std::sync::atomic::Ordering::SeqCst,
+                    std::sync::atomic::Ordering::SeqCst,
+                    |n| n.checked_sub(1),
+                )
+                .is_ok()
+            {
+                match call(&client, "session_open", json!({"argv": IDLE_ARGV})).await {
+                    Ok(opened) => ids.push(session_id(&opened)?),
+                    Err(error) => {
+                        remaining.store(0, std::sync::atomic::Ordering::SeqCst);
+                        failure = Some(error.to_string());
+                        break;
+                    }
+                }
+            }
+            client.cancel().await.ok();
+            anyhow::Ok((ids, failure))
+        }));
+    }
     let mut ids = Vec::new();
     let mut limit = None;
-    while ids.len() < wanted {
-        match call(&client, "session_open", json!({"argv": ["sleep", "3600"]})).await {
-            Ok(opened) => ids.push(session_id(&opened)?),
-            Err(error) => {
-                limit = Some(error.to_string());
-                break;
-            }
-        }
+    for opener in openers {
+        let (mut opened, failure) = opener.await??;
+        ids.append(&mut opened);
+        limit = limit.or(failure);
     }
     let opened_in = start.elapsed();
     let rss = rss_kib(server.pid)?;
     say(&format!(
-        "live sessions: {} of {wanted} in {:.1} s ({:.1} ms each); server RSS {base} KiB -> {rss} KiB ({:.0} KiB per session)",
+        "live sessions: {} of {wanted}, opened by {} clients side by side in {:.1} s ({:.1} ms per session); server RSS {base} KiB -> {rss} KiB ({:.0} KiB per session)",
         ids.len(),
+        options.clients,
         opened_in.as_secs_f64(),
         opened_in.as_secs_f64() * 1000.0 / ids.len().max(1) as f64,
         (rss - base) as f64 / ids.len().max(1) as f64
