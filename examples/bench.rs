@@ -156,7 +156,10 @@ async fn round_trip(binary: &PathBuf, tries: usize) -> Result<()> {
 
     let (stdio, _) = start_stdio(binary, &[]).await?;
     let ours_stdio = server_round_trips(&stdio, tries, 1_000_000).await?;
-    stdio.cancel().await.context("stopping the stdio server")?;
+    stdio
+        .cancel()
+        .await
+        .context("failed to stop the stdio server")?;
     report("server over stdio", &ours_stdio);
 
     let http = HttpServer::start(binary, &[]).await?;
@@ -231,14 +234,14 @@ impl RawPty {
         })
     }
 
-    /// Reads until `needle` appears in what was read since the last call; returns the
-    /// number of bytes read.
+    /// Reads until `needle` appears in what was read since the last call, and returns
+    /// the number of bytes read.
     fn read_until(&mut self, needle: &[u8], seen: &mut Vec<u8>) -> Result<usize> {
         self.read_until_at(needle, seen, false)
     }
 
-    /// Like `read_until`; with `line_start`, only an occurrence right after a carriage
-    /// return or a line feed counts.
+    /// Reads like `read_until`. With `line_start`, only an occurrence right after a
+    /// carriage return or a line feed counts.
     fn read_until_at(
         &mut self,
         needle: &[u8],
@@ -290,8 +293,8 @@ fn raw_round_trips(tries: usize) -> Result<Vec<Duration>> {
         let start = Instant::now();
         pty.writer.write_all(format!("echo {value}\r").as_bytes())?;
         pty.writer.flush()?;
-        // The typed line echoes as `echo N`; the output line is `N` alone, after a line
-        // feed or, when bash switches bracketed paste off first, a carriage return.
+        // The typed line echoes as `echo N`, and the output line is `N` alone. It follows
+        // a line feed, or a carriage return when bash first turns bracketed paste off.
         pty.read_until_at(format!("{value}\r\n").as_bytes(), &mut seen, true)?;
         let elapsed = start.elapsed();
         pty.read_until(b"$ ", &mut seen)?;
@@ -319,7 +322,7 @@ async fn server_round_trips(client: &Client, tries: usize, base: usize) -> Resul
         let text = result["text"].as_str().unwrap_or_default();
         if !text.lines().any(|line| line == value.to_string()) {
             bail!(
-                "round trip {value}: the line did not show ({}): {text}",
+                "round trip {value}: the output line is missing (wait ended: {}): {text}",
                 result["reason"]
             );
         }
@@ -358,7 +361,7 @@ impl Tmux {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("tmux: `{line}` never showed: {screen}");
+                bail!("tmux: `{line}` did not show within 10 s: {screen}");
             }
         }
     }
