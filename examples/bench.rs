@@ -6,6 +6,8 @@
 //! example builds and starts the server binary next to it, or the one named by
 //! `MCP_TERMINAL_SERVER`. All traffic goes to 127.0.0.1.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -13,9 +15,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use common::{call, say, server_binary};
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use rmcp::ServiceExt;
-use rmcp::model::CallToolRequestParams;
 use rmcp::service::RunningService;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
@@ -869,30 +871,6 @@ fn session_id(opened: &Value) -> Result<String> {
         .to_owned())
 }
 
-/// Calls a tool and returns its structured content, or the tool's error message.
-async fn call(client: &Client, tool: &str, arguments: Value) -> Result<Value> {
-    let Value::Object(arguments) = arguments else {
-        bail!("arguments must be an object")
-    };
-    let result = client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-        .await?;
-    if result.is_error == Some(true) {
-        let message: Vec<String> = result
-            .content
-            .iter()
-            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-            .collect();
-        bail!("{tool} failed: {}", message.join("\n"));
-    }
-    result
-        .structured_content
-        .with_context(|| format!("{tool} returned no structured content"))
-}
-
-// ---------------------------------------------------------------------------------
-// Figures
-
 fn sorted_secs(times: &[Duration]) -> Vec<f64> {
     let mut secs: Vec<f64> = times.iter().map(Duration::as_secs_f64).collect();
     secs.sort_by(f64::total_cmp);
@@ -917,42 +895,4 @@ fn report(what: &str, times: &[Duration]) {
         p95(times) * 1000.0,
         times.len()
     ));
-}
-
-/// Finds the server binary: `MCP_TERMINAL_SERVER`, else the one Cargo builds beside this
-/// example. Under `cargo run` it builds that binary first, in the same profile.
-fn server_binary() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("MCP_TERMINAL_SERVER") {
-        return Ok(PathBuf::from(path));
-    }
-    let example = std::env::current_exe()?;
-    let profile_dir = example
-        .parent()
-        .and_then(|dir| dir.parent())
-        .context("unexpected example location")?;
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        let mut build = std::process::Command::new(cargo);
-        build.args(["build", "--quiet", "--bin", "mcp-terminal-server"]);
-        if profile_dir.ends_with("release") {
-            build.arg("--release");
-        }
-        let status = build.status().context("failed to run cargo build")?;
-        if !status.success() {
-            bail!("cargo build --bin mcp-terminal-server failed: {status}");
-        }
-    }
-    let binary = profile_dir.join("mcp-terminal-server");
-    if !binary.is_file() {
-        bail!(
-            "{} not found: run `cargo build --release` first, or set MCP_TERMINAL_SERVER",
-            binary.display()
-        );
-    }
-    Ok(binary)
-}
-
-/// Prints one line of results; this example is a command-line program.
-#[allow(clippy::print_stdout)]
-fn say(text: &str) {
-    println!("{text}");
 }

@@ -5,14 +5,13 @@
 //! binary next to it (`target/debug/mcp-terminal-server`), or starts the one named by
 //! `MCP_TERMINAL_SERVER`.
 
-use std::path::PathBuf;
+mod common;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use common::{call, say, server_binary};
 use rmcp::ServiceExt;
-use rmcp::model::CallToolRequestParams;
-use rmcp::service::RunningService;
 use rmcp::transport::TokioChildProcess;
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -77,65 +76,4 @@ async fn main() -> Result<()> {
     let _ = std::fs::remove_file(&file);
     client.cancel().await.context("failed to stop the server")?;
     Ok(())
-}
-
-/// Calls a tool and returns its structured content, or the tool's error message.
-async fn call(
-    client: &RunningService<rmcp::RoleClient, ()>,
-    tool: &str,
-    arguments: Value,
-) -> Result<Value> {
-    let Value::Object(arguments) = arguments else {
-        bail!("arguments must be an object")
-    };
-    let result = client
-        .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
-        .await?;
-    if result.is_error == Some(true) {
-        let message: Vec<String> = result
-            .content
-            .iter()
-            .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-            .collect();
-        bail!("{tool} failed: {}", message.join("\n"));
-    }
-    result
-        .structured_content
-        .with_context(|| format!("{tool} returned no structured content"))
-}
-
-/// Finds the server binary: `MCP_TERMINAL_SERVER`, else the one Cargo builds beside this
-/// example. Under `cargo run` it builds that binary first, so one command is enough.
-fn server_binary() -> Result<PathBuf> {
-    if let Some(path) = std::env::var_os("MCP_TERMINAL_SERVER") {
-        return Ok(PathBuf::from(path));
-    }
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        let status = std::process::Command::new(cargo)
-            .args(["build", "--quiet", "--bin", "mcp-terminal-server"])
-            .status()
-            .context("failed to run cargo build")?;
-        if !status.success() {
-            bail!("cargo build --bin mcp-terminal-server failed: {status}");
-        }
-    }
-    let example = std::env::current_exe()?;
-    let profile_dir = example
-        .parent()
-        .and_then(|dir| dir.parent())
-        .context("unexpected example location")?;
-    let binary = profile_dir.join("mcp-terminal-server");
-    if !binary.is_file() {
-        bail!(
-            "{} not found: run `cargo build` first, or set MCP_TERMINAL_SERVER",
-            binary.display()
-        );
-    }
-    Ok(binary)
-}
-
-/// Prints one line of the tour; this example is a command-line program.
-#[allow(clippy::print_stdout)]
-fn say(text: &str) {
-    println!("{text}");
 }

@@ -39,7 +39,7 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(1);
 /// session_resize waits this long for the program to redraw.
 const RESIZE_SETTLE: Duration = Duration::from_millis(200);
 const RESIZE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Longest time a write waits for the program to read its input.
+/// Maximum time a write waits for the program to read its input.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const INSTRUCTIONS: &str = "Persistent terminal sessions. session_open starts a shell (or a command) on a \

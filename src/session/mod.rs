@@ -108,7 +108,7 @@ pub struct Session {
     /// Process id of the session leader (the shell or program started on the PTY).
     pub pid: u32,
     /// The leader's start time in clock ticks since boot (field 22 of its `/proc` stat),
-    /// which tells the leader from a later process that reuses its pid.
+    /// which distinguishes the leader from a later process that reuses its pid.
     pub leader_start_time: Option<u64>,
     pub started_at: SystemTime,
     state: Mutex<SessionState>,
@@ -180,12 +180,12 @@ impl Session {
         Ok(())
     }
 
-    /// Sends answers to terminal queries without ever blocking the reader: if a write
+    /// Sends replies to terminal queries without ever blocking the reader: if a write
     /// holds the input, they are queued behind it, and what the terminal does not
     /// accept at once is dropped.
     fn send_replies(&self, replies: &[u8]) {
         /// Queued replies beyond this are dropped; a program that floods queries and
-        /// never reads the answers gets no more of them.
+        /// never reads the replies gets no more of them.
         const MAX_PENDING_REPLY_BYTES: usize = 4096;
         match self.input.try_lock() {
             Ok(input) => {

@@ -79,9 +79,8 @@ impl Membership {
     }
 
     /// Reports whether the session id still identifies this session. Once the leader has
-    /// been reaped its pid can be reused, and a new process with that pid that starts
-    /// its own session would share the session id; then only the tag identifies
-    /// members.
+    /// been reaped, its pid can be reused by a process that starts a session of its own
+    /// with the same id. Then only the tag identifies members.
     fn session_id_is_ours(&self) -> bool {
         match read_process(self.leader_pid) {
             None => true,

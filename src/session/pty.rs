@@ -292,7 +292,7 @@ fn start_reader(session: &SessionRef, reader: OwnedFd) -> Result<(), SessionErro
             }
             {
                 let mut state = session.state();
-                // At end of file nobody reads replies any more.
+                // At end of file no program reads replies any more.
                 let _ = state.screen.finish();
                 state.output_closed = true;
             }

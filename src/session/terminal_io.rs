@@ -18,7 +18,7 @@ pub fn duplicate_nonblocking(fd: RawFd) -> std::io::Result<OwnedFd> {
     if duplicate < 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: `duplicate` is a fresh descriptor owned by nobody else.
+    // SAFETY: `duplicate` is a fresh descriptor with no other owner.
     let owned = unsafe { OwnedFd::from_raw_fd(duplicate) };
     // SAFETY: F_GETFL and F_SETFL read and set status flags of a valid descriptor.
     unsafe {
@@ -92,7 +92,7 @@ pub fn write_available(fd: &OwnedFd, bytes: &[u8]) -> std::io::Result<usize> {
     Ok(written)
 }
 
-/// Why a write did not complete.
+/// The reason a write did not complete.
 #[derive(Debug)]
 pub enum WriteError {
     /// The program did not read its input before the deadline.

@@ -83,7 +83,7 @@ pub fn decide(spec: &WaitSpec, sample: WaitSample) -> Result<WaitReason, Instant
 /// matching takes at most about a tenth of the time during a flood while small outputs
 /// are matched at once.
 const MATCH_COST_FACTOR: u32 = 10;
-/// Longest pause between two evaluations while output keeps arriving.
+/// Maximum pause between two evaluations while output keeps arriving.
 const MAX_MATCH_PAUSE: Duration = Duration::from_millis(100);
 
 /// The text `wait_for` is matched against.

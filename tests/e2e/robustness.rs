@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{BINARY, Server, have, pid_alive, text, wait_until};
 
-/// Output printed after `clear` is part of the write's result, and `wait_for` sees it.
+/// Output printed after `clear` is part of the write's result, and `wait_for` matches it.
 #[tokio::test]
 async fn output_after_clear_is_returned() {
     let server = Server::start().await;

@@ -17,7 +17,7 @@ use crate::harness::{
 /// without colour codes.
 #[test]
 fn stdout_carries_only_json_rpc() {
-    // Logs go to a file: a pipe nobody drains would fill and stall the server.
+    // Logs go to a file, because an undrained pipe would fill and stall the server.
     let dir = TempDir::new("stdout");
     let stderr_path = dir.path.join("stderr.log");
     let mut child = Command::new(BINARY)
@@ -409,7 +409,7 @@ async fn session_limit_names_the_limit() {
     server.stop().await;
 }
 
-/// The idle reaper closes a quiet session and later calls say why.
+/// The idle reaper closes a quiet session and later calls report why.
 #[tokio::test]
 async fn idle_session_is_reaped() {
     let server = Server::start_with(&["--idle-timeout", "1"], &[]).await;

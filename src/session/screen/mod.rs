@@ -4,7 +4,7 @@
 //!
 //! - `filter` rewrites the byte stream before vt100 parses it (UTF-8 split across
 //!   reads, line drawing, insert mode, autowrap off, tab stops, DECALN, titles);
-//! - `emulator` answers terminal queries from vt100's callbacks, contains panics
+//! - `emulator` replies to terminal queries from vt100's callbacks, contains panics
 //!   and keeps resizes from inventing or losing history rows;
 //! - `transcript` keeps the rows that leave vt100's scrollback as plain text.
 //!
