@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::process_tree::read_process;
+use super::shell_integration::{self, ShellKind};
 use super::screen::{Screen, ScreenLimits, TermSize};
 use super::table::SessionError;
 use super::terminal_io::{ReadOutcome, duplicate_nonblocking, read_available, wait_ready};
@@ -142,8 +143,22 @@ pub fn spawn_session(
         })?,
     };
 
+    // An interactive shell gets the prompt hook that reports finished commands.
+    let integration = match &request.program {
+        Program::Shell => ShellKind::detect(&config.shell).and_then(|kind| {
+            let nonce = shell_integration::new_nonce();
+            shell_integration::launch(kind, &nonce).map(|launch| (kind, nonce, launch))
+        }),
+        _ => None,
+    };
     let (program_path, args): (String, Vec<String>) = match &request.program {
-        Program::Shell => (config.shell.display().to_string(), Vec::new()),
+        Program::Shell => (
+            config.shell.display().to_string(),
+            integration
+                .as_ref()
+                .map(|(_, _, launch)| launch.args.clone())
+                .unwrap_or_default(),
+        ),
         Program::ShellCommand(command) => (
             config.shell.display().to_string(),
             vec!["-c".into(), command.clone()],
@@ -163,6 +178,11 @@ pub fn spawn_session(
     );
     for (name, value) in &env {
         builder.env(name, value);
+    }
+    if let Some((_, _, launch)) = &integration {
+        for (name, value) in &launch.env {
+            builder.env(name, value);
+        }
     }
 
     // The PTY is created at the requested size, so the program's first frame is drawn
@@ -214,6 +234,10 @@ pub fn spawn_session(
 
     let now = Instant::now();
     let (changed, _) = watch::channel(0);
+    let mut screen = Screen::new(request.size, config.limits);
+    if let Some((_, nonce, _)) = &integration {
+        screen.set_mark_nonce(nonce.clone());
+    }
     let session = Arc::new(Session {
         id,
         name: request.name.clone(),
@@ -221,8 +245,10 @@ pub fn spawn_session(
         pid,
         leader_start_time: read_process(pid as i32).map(|info| info.start_time),
         started_at: SystemTime::now(),
+        shell_integration: integration.as_ref().map(|(kind, _, _)| *kind),
+        runs_shell: matches!(request.program, Program::Shell),
         state: Mutex::new(SessionState {
-            screen: Screen::new(request.size, config.limits),
+            screen,
             exit: None,
             last_activity: now,
             last_output: now,
