@@ -15,8 +15,8 @@
 //! `read` or `input()` prompt (blocked in the line discipline), a pager or editor
 //! (ICANON off, blocked or polling), and a busy program (running, or sleeping on
 //! anything else). The shell integration marks, when present, say "at the prompt"
-//! directly. The wait channel is a hint: a kernel that hides it (`0`) makes every
-//! sleeping program count as running, and waits fall back to their timeouts.
+//! directly. The wait channel is a hint: where the kernel hides it (`0`), the activity
+//! is unknown and waits fall back to quiet output.
 
 use super::process_tree::{ProcessInfo, parse_stat, read_process};
 
@@ -29,6 +29,9 @@ pub enum Activity {
     WaitingForInput,
     /// The session's shell is at its prompt.
     Idle,
+    /// Sleeping, but the kernel hides where (a wait channel of `0`, as for a setuid
+    /// program such as sudo).
+    Unknown,
 }
 
 /// Wait channels of a process blocked reading a terminal in canonical or raw mode.
@@ -90,6 +93,12 @@ pub fn classify(facts: &ActivityFacts) -> Activity {
         }
         return Activity::WaitingForInput;
     }
+    if live
+        .iter()
+        .any(|process| process.wchan.is_empty() || process.wchan == "0")
+    {
+        return Activity::Unknown;
+    }
     Activity::Running
 }
 
@@ -97,7 +106,7 @@ pub fn classify(facts: &ActivityFacts) -> Activity {
 pub fn foreground_processes(group: i32) -> Vec<ForegroundProcess> {
     let describe = |info: &ProcessInfo| ForegroundProcess {
         state: info.state,
-        wchan: std::fs::read_to_string(format!("/proc/{}/wchan", info.pid)).unwrap_or_default(),
+        wchan: read_wchan(info.pid),
     };
     // The group's leader usually still runs; scan /proc only when it does not, as in
     // a pipeline whose first command has exited.
@@ -108,11 +117,27 @@ pub fn foreground_processes(group: i32) -> Vec<ForegroundProcess> {
         let mut processes = vec![describe(&leader)];
         if leader.state == 'S' {
             // Other members matter only when the leader alone would not decide.
-            processes.extend(group_members(group).iter().filter(|info| info.pid != group).map(describe));
+            processes.extend(
+                group_members(group)
+                    .iter()
+                    .filter(|info| info.pid != group)
+                    .map(describe),
+            );
         }
         return processes;
     }
     group_members(group).iter().map(describe).collect()
+}
+
+/// Reads a process's wait channel without the suffix the compiler may add to the
+/// kernel symbol (`poll_schedule_timeout.constprop.0` is `poll_schedule_timeout`).
+fn read_wchan(pid: i32) -> String {
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    base_symbol(&wchan).to_owned()
+}
+
+fn base_symbol(symbol: &str) -> &str {
+    symbol.split('.').next().unwrap_or(symbol).trim()
 }
 
 fn group_members(group: i32) -> Vec<ProcessInfo> {
@@ -158,17 +183,71 @@ mod tests {
     #[test]
     fn classify_observed_states() {
         let cases = [
-            ("idle bash prompt", true, false, "poll_schedule_timeout", Activity::Idle),
-            ("read -p builtin", true, true, "wait_woken", Activity::WaitingForInput),
+            (
+                "idle bash prompt",
+                true,
+                false,
+                "poll_schedule_timeout",
+                Activity::Idle,
+            ),
+            (
+                "read -p builtin",
+                true,
+                true,
+                "wait_woken",
+                Activity::WaitingForInput,
+            ),
             ("cat", false, true, "wait_woken", Activity::WaitingForInput),
-            ("less", false, false, "wait_woken", Activity::WaitingForInput),
-            ("read -s builtin", true, true, "wait_woken", Activity::WaitingForInput),
-            ("python input()", false, true, "wait_woken", Activity::WaitingForInput),
-            ("python REPL", false, false, "poll_schedule_timeout", Activity::WaitingForInput),
-            ("sleep 5", false, true, "hrtimer_nanosleep", Activity::Running),
-            ("python time.sleep", false, true, "hrtimer_nanosleep", Activity::Running),
-            ("server in select", false, true, "do_select", Activity::Running),
-            ("hidden wait channel", false, true, "0", Activity::Running),
+            (
+                "less",
+                false,
+                false,
+                "wait_woken",
+                Activity::WaitingForInput,
+            ),
+            (
+                "read -s builtin",
+                true,
+                true,
+                "wait_woken",
+                Activity::WaitingForInput,
+            ),
+            (
+                "python input()",
+                false,
+                true,
+                "wait_woken",
+                Activity::WaitingForInput,
+            ),
+            (
+                "python REPL",
+                false,
+                false,
+                "poll_schedule_timeout",
+                Activity::WaitingForInput,
+            ),
+            (
+                "sleep 5",
+                false,
+                true,
+                "hrtimer_nanosleep",
+                Activity::Running,
+            ),
+            (
+                "python time.sleep",
+                false,
+                true,
+                "hrtimer_nanosleep",
+                Activity::Running,
+            ),
+            (
+                "server in select",
+                false,
+                true,
+                "do_select",
+                Activity::Running,
+            ),
+            ("hidden wait channel", false, true, "0", Activity::Unknown),
         ];
         for (name, shell, canonical, wchan, expected) in cases {
             let facts = facts(shell, canonical, vec![process('S', wchan)]);
@@ -177,11 +256,30 @@ mod tests {
     }
 
     #[test]
+    fn wait_channel_suffixes_are_dropped() {
+        assert_eq!(
+            base_symbol("poll_schedule_timeout.constprop.0"),
+            "poll_schedule_timeout"
+        );
+        assert_eq!(base_symbol("do_select.isra.0"), "do_select");
+        assert_eq!(base_symbol("wait_woken"), "wait_woken");
+        assert_eq!(base_symbol("0"), "0");
+    }
+
+    #[test]
     fn classify_running_and_zombies() {
-        let busy = facts(false, true, vec![process('R', "0"), process('S', "wait_woken")]);
+        let busy = facts(
+            false,
+            true,
+            vec![process('R', "0"), process('S', "wait_woken")],
+        );
         assert_eq!(classify(&busy), Activity::Running);
 
-        let pipeline = facts(false, false, vec![process('Z', "0"), process('S', "wait_woken")]);
+        let pipeline = facts(
+            false,
+            false,
+            vec![process('Z', "0"), process('S', "wait_woken")],
+        );
         assert_eq!(classify(&pipeline), Activity::WaitingForInput);
 
         let gone = facts(false, true, Vec::new());
@@ -209,7 +307,10 @@ mod tests {
         let mut seen = Vec::new();
         for _ in 0..200 {
             seen = foreground_processes(group);
-            if seen.first().is_some_and(|process| process.wchan == "hrtimer_nanosleep") {
+            if seen
+                .first()
+                .is_some_and(|process| process.wchan == "hrtimer_nanosleep")
+            {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));

@@ -14,6 +14,7 @@
 //! out of it and never hold a table guard across an `.await`.
 
 pub mod activity;
+pub mod command;
 pub mod keys;
 pub mod output;
 pub mod process_tree;
@@ -251,7 +252,8 @@ impl Session {
 
     /// Returns the process group that owns the terminal, as `tcgetpgrp` reports it.
     pub fn foreground_process_group(&self) -> Option<i32> {
-        self.terminal_modes().and_then(|modes| modes.foreground_group)
+        self.terminal_modes()
+            .and_then(|modes| modes.foreground_group)
     }
 
     /// Reports whether the terminal hides typed input: echo off while the line

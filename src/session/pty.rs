@@ -12,8 +12,8 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::process_tree::read_process;
-use super::shell_integration::{self, ShellKind};
 use super::screen::{Screen, ScreenLimits, TermSize};
+use super::shell_integration::{self, ShellKind};
 use super::table::SessionError;
 use super::terminal_io::{ReadOutcome, duplicate_nonblocking, read_available, wait_ready};
 use super::{ExitInfo, Session, SessionRef, SessionState};
@@ -48,8 +48,8 @@ const READER_POLL: Duration = Duration::from_millis(250);
 /// The program a session runs.
 #[derive(Debug, Clone)]
 pub enum Program {
-    /// The configured shell, interactive.
-    Shell,
+    /// An interactive shell: the given one, or the configured one.
+    Shell(Option<PathBuf>),
     /// A command line run by the configured shell with `-c`.
     ShellCommand(String),
     /// An exact program and arguments, with no shell in between.
@@ -118,7 +118,8 @@ pub fn build_environment(
 /// Describes the program for listings and logs.
 pub fn describe_program(program: &Program, shell: &Path) -> String {
     match program {
-        Program::Shell => shell.display().to_string(),
+        Program::Shell(Some(path)) => path.display().to_string(),
+        Program::Shell(None) => shell.display().to_string(),
         Program::ShellCommand(command) => command.clone(),
         Program::Argv(argv) => argv.join(" "),
     }
@@ -143,17 +144,21 @@ pub fn spawn_session(
         })?,
     };
 
+    let shell = match &request.program {
+        Program::Shell(Some(path)) => path,
+        _ => &config.shell,
+    };
     // An interactive shell gets the prompt hook that reports finished commands.
     let integration = match &request.program {
-        Program::Shell => ShellKind::detect(&config.shell).and_then(|kind| {
+        Program::Shell(_) => ShellKind::detect(shell).and_then(|kind| {
             let nonce = shell_integration::new_nonce();
             shell_integration::launch(kind, &nonce).map(|launch| (kind, nonce, launch))
         }),
         _ => None,
     };
     let (program_path, args): (String, Vec<String>) = match &request.program {
-        Program::Shell => (
-            config.shell.display().to_string(),
+        Program::Shell(_) => (
+            shell.display().to_string(),
             integration
                 .as_ref()
                 .map(|(_, _, launch)| launch.args.clone())
@@ -246,7 +251,7 @@ pub fn spawn_session(
         leader_start_time: read_process(pid as i32).map(|info| info.start_time),
         started_at: SystemTime::now(),
         shell_integration: integration.as_ref().map(|(kind, _, _)| *kind),
-        runs_shell: matches!(request.program, Program::Shell),
+        runs_shell: runs_interactive_shell(&request.program),
         state: Mutex::new(SessionState {
             screen,
             exit: None,
@@ -266,6 +271,25 @@ pub fn spawn_session(
     start_waiter(&session, child)?;
     tracing::info!(session_id = %id, pid, command = %session.command, cwd = %cwd.display(), "session started");
     Ok(session)
+}
+
+/// Reports whether a program is an interactive shell: the configured one, or a known
+/// shell started by argv without `-c`, such as `bash --norc`.
+fn runs_interactive_shell(program: &Program) -> bool {
+    const SHELLS: &[&str] = &[
+        "bash", "zsh", "sh", "dash", "ash", "ksh", "mksh", "fish", "tcsh",
+    ];
+    match program {
+        Program::Shell(_) => true,
+        Program::ShellCommand(_) => false,
+        Program::Argv(argv) => {
+            let name = Path::new(&argv[0])
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or("");
+            SHELLS.contains(&name) && !argv[1..].iter().any(|arg| arg == "-c")
+        }
+    }
 }
 
 fn check_cwd(cwd: &Path) -> Result<(), SessionError> {

@@ -194,12 +194,7 @@ pub fn launch(kind: ShellKind, nonce: &str) -> Option<Launch> {
     Some(launch_from(kind, nonce, dir, std::env::var("ZDOTDIR").ok()))
 }
 
-fn launch_from(
-    kind: ShellKind,
-    nonce: &str,
-    dir: &Path,
-    user_zdotdir: Option<String>,
-) -> Launch {
+fn launch_from(kind: ShellKind, nonce: &str, dir: &Path, user_zdotdir: Option<String>) -> Launch {
     let mut env = vec![(NONCE_VAR.to_owned(), nonce.to_owned())];
     let args = match kind {
         ShellKind::Bash => vec![
@@ -207,10 +202,7 @@ fn launch_from(
             dir.join("bash.rc").display().to_string(),
         ],
         ShellKind::Zsh => {
-            env.push((
-                "ZDOTDIR".to_owned(),
-                dir.join("zsh").display().to_string(),
-            ));
+            env.push(("ZDOTDIR".to_owned(), dir.join("zsh").display().to_string()));
             if let Some(user) = user_zdotdir {
                 env.push((USER_ZDOTDIR_VAR.to_owned(), user));
             }
@@ -235,8 +227,14 @@ mod tests {
 
     #[test]
     fn detect_known_shells() {
-        assert_eq!(ShellKind::detect(Path::new("/bin/bash")), Some(ShellKind::Bash));
-        assert_eq!(ShellKind::detect(Path::new("/usr/bin/zsh")), Some(ShellKind::Zsh));
+        assert_eq!(
+            ShellKind::detect(Path::new("/bin/bash")),
+            Some(ShellKind::Bash)
+        );
+        assert_eq!(
+            ShellKind::detect(Path::new("/usr/bin/zsh")),
+            Some(ShellKind::Zsh)
+        );
         assert_eq!(ShellKind::detect(Path::new("/bin/sh")), Some(ShellKind::Sh));
         assert_eq!(ShellKind::detect(Path::new("dash")), Some(ShellKind::Sh));
         assert_eq!(ShellKind::detect(Path::new("/usr/bin/fish")), None);
@@ -252,11 +250,20 @@ mod tests {
 
         let zsh = launch_from(ShellKind::Zsh, "n", dir, Some("/home/u/z".into()));
         assert!(zsh.args.is_empty());
-        assert!(zsh.env.contains(&("ZDOTDIR".to_owned(), "/run/x/zsh".to_owned())));
-        assert!(zsh.env.contains(&(USER_ZDOTDIR_VAR.to_owned(), "/home/u/z".to_owned())));
+        assert!(
+            zsh.env
+                .contains(&("ZDOTDIR".to_owned(), "/run/x/zsh".to_owned()))
+        );
+        assert!(
+            zsh.env
+                .contains(&(USER_ZDOTDIR_VAR.to_owned(), "/home/u/z".to_owned()))
+        );
 
         let sh = launch_from(ShellKind::Sh, "n", dir, None);
-        assert!(sh.env.contains(&("ENV".to_owned(), "/run/x/sh.rc".to_owned())));
+        assert!(
+            sh.env
+                .contains(&("ENV".to_owned(), "/run/x/sh.rc".to_owned()))
+        );
     }
 
     #[test]

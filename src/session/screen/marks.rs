@@ -131,7 +131,10 @@ mod tests {
             parse_mark(b"133;D;n1;3", "n1"),
             Some(MarkKind::CommandEnd(Some(3)))
         );
-        assert_eq!(parse_mark(b"133;D;n1", "n1"), Some(MarkKind::CommandEnd(None)));
+        assert_eq!(
+            parse_mark(b"133;D;n1", "n1"),
+            Some(MarkKind::CommandEnd(None))
+        );
         assert_eq!(parse_mark(b"133;A;other", "n1"), None);
         assert_eq!(parse_mark(b"133;A", "n1"), None);
         assert_eq!(parse_mark(b"133;Z;n1", "n1"), None);

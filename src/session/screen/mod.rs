@@ -58,6 +58,13 @@ pub struct OutputCursor {
     tag: u32,
 }
 
+impl OutputCursor {
+    /// Returns the absolute main-screen row.
+    pub fn row(self) -> u64 {
+        self.row
+    }
+}
+
 impl std::fmt::Display for OutputCursor {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(formatter, "{}.{}", self.row, self.tag)
@@ -319,6 +326,11 @@ impl Screen {
             },
             dropped_chars,
         }
+    }
+
+    /// Returns the cursor of an absolute main-screen row, as marks report them.
+    pub fn cursor_at_row(&self, row: u64) -> OutputCursor {
+        OutputCursor { row, tag: self.tag }
     }
 
     /// Sets the nonce that shell integration marks must carry to be recorded.

@@ -1149,7 +1149,10 @@ fn marks_cut_output_without_newline() {
     let finished = screen.marks().last_finished.expect("a finished command");
     assert_eq!(finished.status, Some(1));
     let start = finished.output_start.expect("a C mark").row;
-    assert_eq!(screen.output_between(start, finished.output_end).text, "abc");
+    assert_eq!(
+        screen.output_between(start, finished.output_end).text,
+        "abc"
+    );
     assert_rows(&screen, &["printf abc", "abc$", "", "", ""]);
 }
 
@@ -1170,5 +1173,8 @@ fn marks_survive_scrolling_into_history() {
     feed(&mut screen, &[&shell_round("n0", "seq", &output, 0)]);
     let finished = screen.marks().last_finished.expect("a finished command");
     let start = finished.output_start.expect("a C mark").row;
-    assert_eq!(screen.output_between(start, finished.output_end).text, output);
+    assert_eq!(
+        screen.output_between(start, finished.output_end).text,
+        output
+    );
 }
