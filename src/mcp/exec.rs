@@ -142,14 +142,15 @@ impl TerminalServer {
                 session.command
             )));
         };
-        let (start, finished_before, bracketed, active, at_prompt) = {
+        let (start, finished_before, prompts_before, bracketed, active, at_prompt) = {
             let state = session.state();
             let marks = state.screen.marks();
             (
                 state.screen.current_cursor(),
                 marks.finished,
+                marks.prompts,
                 state.screen.bracketed_paste(),
-                marks.active,
+                marks.prompts > 0,
                 marks.at_prompt,
             )
         };
@@ -190,6 +191,7 @@ impl TerminalServer {
             settle_after_output: false,
             ready: ReadyRule::NewPromptOrInput,
             after_input: true,
+            prompts_before: Some(prompts_before),
         };
         let waiting = wait(session, &spec, start, MatchTarget::Output, &call.cancel);
         let what = format!("command {command:?} in session {id}");
@@ -346,6 +348,7 @@ impl TerminalServer {
                 settle_after_output: false,
                 ready: ReadyRule::Any,
                 after_input: true,
+                prompts_before: None,
             }),
             max_chars: self.settings.default_max_chars,
         };

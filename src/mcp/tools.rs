@@ -42,6 +42,8 @@ const DEFAULT_ROWS: u16 = 24;
 /// a shell's prompt. A program that prints nothing delays the result by `OPEN_TIMEOUT`.
 const OPEN_SETTLE: Duration = Duration::from_millis(150);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(1);
+/// Longest wait of session_open for the first prompt of a shell with integration.
+const OPEN_PROMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// session_resize waits this long for the program to redraw.
 const RESIZE_SETTLE: Duration = Duration::from_millis(200);
 const RESIZE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -333,13 +335,28 @@ impl TerminalServer {
             .await
             .map_err(|error| ToolError(format!("session start failed: {error}")))??;
         let start = session.state().screen.current_cursor();
-        let spec = WaitSpec {
-            timeout: OPEN_TIMEOUT,
-            settle: Some(OPEN_SETTLE),
-            pattern: None,
-            settle_after_output: true,
-            ready: ReadyRule::Any,
-            after_input: true,
+        // A shell with integration is ready at its first prompt mark, which startup
+        // files can delay; other programs are shown once their first output settles.
+        let spec = if session.shell_integration.is_some() {
+            WaitSpec {
+                timeout: OPEN_PROMPT_TIMEOUT,
+                settle: None,
+                pattern: None,
+                settle_after_output: false,
+                ready: ReadyRule::Any,
+                after_input: true,
+                prompts_before: Some(0),
+            }
+        } else {
+            WaitSpec {
+                timeout: OPEN_TIMEOUT,
+                settle: Some(OPEN_SETTLE),
+                pattern: None,
+                settle_after_output: true,
+                ready: ReadyRule::Any,
+                after_input: true,
+                prompts_before: None,
+            }
         };
         let _ = wait(&session, &spec, start, MatchTarget::Auto, &call.cancel).await;
         Ok((session, start))
@@ -391,7 +408,7 @@ impl TerminalServer {
             .into());
         }
         check_since(&session, &options)?;
-        let (bytes, start, at_prompt) = {
+        let (bytes, start, at_prompt, prompts) = {
             let state = session.state();
             let bytes = input_bytes(
                 &params,
@@ -403,10 +420,12 @@ impl TerminalServer {
                 bytes,
                 state.screen.current_cursor(),
                 marks.active && marks.at_prompt,
+                marks.prompts,
             )
         };
         if let Some(spec) = options.wait.as_mut() {
             spec.after_input = !bytes.is_empty();
+            spec.prompts_before = Some(prompts);
             // A command line submitted at a prompt: the prompt that is on the screen now
             // must not end the wait, only the one printed after the command.
             if at_prompt && bytes.iter().any(|byte| matches!(byte, b'\r' | b'\n')) {
@@ -542,6 +561,7 @@ impl TerminalServer {
                 settle_after_output: false,
                 ready: ReadyRule::Off,
                 after_input: true,
+                prompts_before: None,
             }),
             max_chars: self.settings.default_max_chars,
         };
@@ -661,6 +681,7 @@ impl ReadPlan {
                 pattern,
                 settle_after_output: false,
                 after_input: false,
+                prompts_before: None,
             }),
         };
         let max_chars = match options.max_chars {

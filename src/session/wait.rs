@@ -68,6 +68,9 @@ pub struct WaitSpec {
     /// counts from its start; otherwise from the last output, and a session that is
     /// already idle ends the wait at once.
     pub after_input: bool,
+    /// Prompts counted before the input was written; a prompt mark counts as new when
+    /// the count exceeds it. `None` counts from the start of the wait.
+    pub prompts_before: Option<u64>,
 }
 
 /// The facts a wait decision depends on, sampled at one moment.
@@ -204,7 +207,8 @@ pub async fn wait(
     let started = Instant::now();
     let (bytes_at_start, prompts_at_start) = {
         let state = session.state();
-        (state.bytes_read, state.screen.marks().prompts)
+        let prompts = spec.prompts_before.unwrap_or(state.screen.marks().prompts);
+        (state.bytes_read, prompts)
     };
     let mut busy_seen = false;
     // The earliest time the pattern may be evaluated again.
@@ -285,6 +289,7 @@ mod tests {
             settle_after_output: false,
             ready: ReadyRule::Off,
             after_input: false,
+            prompts_before: None,
         }
     }
 
