@@ -1,4 +1,4 @@
-//! What a tool call brings besides its parameters: its cancellation, and the progress
+//! The parts of a tool call besides its parameters: its cancellation, and the progress
 //! token under which the client wants progress notifications.
 
 use std::future::Future;

@@ -368,53 +368,8 @@ impl TerminalServer {
         params: CommandParams,
         call: &CallContext,
     ) -> Result<(CommandResult, String), ToolError> {
-        if params.command.trim().is_empty() {
-            return Err(ToolError(
-                "invalid command \"\": pass a shell command line such as \"make test\"".into(),
-            ));
-        }
-        if params.command.contains('\0') {
-            return Err(ToolError("invalid command: it contains a NUL byte".into()));
-        }
-        let timeout = match params.timeout {
-            Some(timeout) => seconds("timeout", timeout, self.settings.command_timeout)?,
-            None => self.settings.command_timeout,
-        };
-        let overrides = params.env.unwrap_or_default();
-        check_env(&overrides)?;
-        let cwd = match params.cwd {
-            Some(cwd) => {
-                let path = std::path::PathBuf::from(&cwd);
-                if !path.is_dir() {
-                    return Err(ToolError(format!(
-                        "invalid cwd {cwd:?}: not an existing directory; pass an existing directory"
-                    )));
-                }
-                path
-            }
-            None => std::env::current_dir().map_err(|error| {
-                ToolError(format!(
-                    "failed to read the server's working directory: {error}"
-                ))
-            })?,
-        };
-        let spawn = &self.table.config().spawn;
-        let shell = params
-            .shell
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| spawn.shell.clone());
-        let tag = uuid::Uuid::new_v4();
-        let env = build_environment(std::env::vars(), &spawn.pass_env, &shell, tag, &overrides);
-        let request = CommandRequest {
-            command: params.command.clone(),
-            shell,
-            cwd,
-            env,
-            tag: tag.to_string(),
-            timeout,
-            capture_stderr: params.capture_stderr.unwrap_or(true),
-            output_limit: COMMAND_OUTPUT_BYTES,
-        };
+        let request = self.command_request(&params)?;
+        let timeout = request.timeout;
         let what = format!("command {:?}", params.command);
         let outcome = call
             .with_progress(run_command(request, &call.cancel), &what, timeout)
@@ -423,11 +378,12 @@ impl TerminalServer {
                 CommandError::Spawn { .. } => ToolError(format!("{error}; pass an existing shell")),
                 other => ToolError(other.to_string()),
             })?;
+        // The command line is not logged: it may carry a secret.
         tracing::info!(
-            command = %params.command,
             exit_code = ?outcome.exit.as_ref().and_then(|exit| exit.code),
             timed_out = outcome.timed_out,
-            "command finished"
+            duration_ms = outcome.duration.as_millis() as u64,
+            "execute_command finished"
         );
         let capped = cap_text(&outcome.output, self.settings.default_max_chars);
         let result = CommandResult {
@@ -445,6 +401,60 @@ impl TerminalServer {
         };
         let text = result.to_text();
         Ok((result, text))
+    }
+
+    /// Validates execute_command parameters into a request with the session
+    /// environment, a fresh tag and the server's shell unless another is named.
+    fn command_request(&self, params: &CommandParams) -> Result<CommandRequest, ToolError> {
+        if params.command.trim().is_empty() {
+            return Err(ToolError(
+                "invalid command \"\": pass a shell command line such as \"make test\"".into(),
+            ));
+        }
+        if params.command.contains('\0') {
+            return Err(ToolError("invalid command: it contains a NUL byte".into()));
+        }
+        let timeout = match params.timeout {
+            Some(timeout) => seconds("timeout", timeout, self.settings.command_timeout)?,
+            None => self.settings.command_timeout,
+        };
+        let overrides = params.env.clone().unwrap_or_default();
+        check_env(&overrides)?;
+        let cwd = match &params.cwd {
+            Some(cwd) => {
+                let path = std::path::PathBuf::from(cwd);
+                if !path.is_dir() {
+                    return Err(ToolError(format!(
+                        "invalid cwd {cwd:?}: not an existing directory; pass an existing directory"
+                    )));
+                }
+                path
+            }
+            None => std::env::current_dir().map_err(|error| {
+                ToolError(format!(
+                    "failed to read the server's working directory: {error}"
+                ))
+            })?,
+        };
+
+        let spawn = &self.table.config().spawn;
+        let shell = params
+            .shell
+            .as_ref()
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| spawn.shell.clone());
+        let tag = uuid::Uuid::new_v4();
+        let env = build_environment(std::env::vars(), &spawn.pass_env, &shell, tag, &overrides);
+        Ok(CommandRequest {
+            command: params.command.clone(),
+            shell,
+            cwd,
+            env,
+            tag: tag.to_string(),
+            timeout,
+            capture_stderr: params.capture_stderr.unwrap_or(true),
+            output_limit: COMMAND_OUTPUT_BYTES,
+        })
     }
 }
 

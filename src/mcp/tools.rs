@@ -42,7 +42,7 @@ const DEFAULT_ROWS: u16 = 24;
 /// a shell's prompt. A program that prints nothing delays the result by `OPEN_TIMEOUT`.
 const OPEN_SETTLE: Duration = Duration::from_millis(150);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(1);
-/// Longest wait of session_open for the first prompt of a shell with integration.
+/// Maximum wait of session_open for the first prompt of a shell with integration.
 const OPEN_PROMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// session_resize waits this long for the program to redraw.
 const RESIZE_SETTLE: Duration = Duration::from_millis(200);
@@ -665,9 +665,9 @@ impl ReadPlan {
             None => None,
         };
         // A write always waits; a read waits only when asked to. Either ends when the
-        // shell is back at its prompt or the program wants input, but a read with a
-        // pattern does so only once the session was busy during the wait, so that it
-        // can wait at an idle prompt for a background job's output.
+        // shell is back at its prompt or the program wants input. A read with a pattern
+        // ends there only once the session was busy during the wait, so it can wait at
+        // an idle prompt for a background job's output.
         let wait = match (pattern, settle, timeout) {
             (None, None, None) if !for_write => None,
             (pattern, settle, timeout) => Some(WaitSpec {

@@ -20,7 +20,7 @@
 
 use super::process_tree::{ProcessInfo, parse_stat, read_process};
 
-/// What a live session's foreground is doing.
+/// The activity of a live session's foreground.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activity {
     /// Busy: running, or sleeping on something other than terminal input.
@@ -58,7 +58,7 @@ pub struct ForegroundProcess {
 /// The facts [`classify`] decides from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivityFacts {
-    /// The shell integration marks say the shell is at its prompt.
+    /// The shell integration marks report the shell at its prompt.
     pub at_prompt: bool,
     /// The foreground group is the session leader's, and the leader is a shell.
     pub shell_in_foreground: bool,

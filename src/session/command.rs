@@ -40,7 +40,7 @@ pub struct CommandRequest {
     pub output_limit: usize,
 }
 
-/// What a command did.
+/// The outcome of a command.
 #[derive(Debug, Clone)]
 pub struct CommandOutcome {
     /// Output as text; bytes that are not UTF-8 become U+FFFD.
@@ -233,7 +233,7 @@ fn pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+    // SAFETY: pipe2 succeeded, so both descriptors are open and have no other owner.
     let ends = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     debug_assert!(ends.0.as_raw_fd() >= 0);
     Ok(ends)

@@ -1,7 +1,7 @@
 //! Shell integration: a prompt hook for bash, zsh and sh sessions that prints OSC 133
-//! marks (see [`super::screen::marks`]) around every command, so the server knows when
-//! a command finished and with which exit status, without typing anything into the
-//! terminal.
+//! marks (see [`super::screen::marks`]) around every command. The marks tell the server
+//! when a command finished and with which exit status, without typing anything into
+//! the terminal.
 //!
 //! The hooks come from small startup files written once per server into a private
 //! directory: bash starts with `--rcfile`, zsh with `ZDOTDIR`, and sh with `ENV`. Each
@@ -119,8 +119,9 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
 }
 
-/// The directory holding the startup files, created on first use. `None` when it could
-/// not be prepared (the reason is logged once); sessions then run without integration.
+/// Returns the directory of the startup files, created on first use, or `None` when it
+/// could not be prepared (the reason is logged once). Sessions then run without
+/// integration.
 fn startup_dir() -> Option<&'static Path> {
     static DIR: OnceLock<Option<PathBuf>> = OnceLock::new();
     DIR.get_or_init(|| match prepare_startup_dir() {
@@ -135,7 +136,7 @@ fn startup_dir() -> Option<&'static Path> {
 
 /// Creates (or checks) a directory only this user can write, and writes the startup
 /// files into it. A directory owned by someone else or open to others is rejected,
-/// because whoever can change these files runs code in every session.
+/// because a user who can change these files runs code in every session.
 fn prepare_startup_dir() -> std::io::Result<PathBuf> {
     // SAFETY: getuid has no preconditions and cannot fail.
     let uid = unsafe { libc::getuid() };

@@ -30,7 +30,7 @@ pub enum WaitReason {
     Timeout,
 }
 
-/// Which ready states (shell at its prompt, program waiting for input) end a wait.
+/// The ready states (shell at its prompt, program waiting for input) that end a wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadyRule {
     /// None: only the pattern, `settle`, exit or the timeout end the wait.
@@ -64,9 +64,9 @@ pub struct WaitSpec {
     /// is still starting is quiet, not settled).
     pub settle_after_output: bool,
     pub ready: ReadyRule,
-    /// The wait follows input written just before it, so quiet output for ready states
-    /// counts from its start; otherwise from the last output, and a session that is
-    /// already idle ends the wait at once.
+    /// True when the wait follows input written just before it. Quiet output for ready
+    /// states then counts from the start of the wait. Otherwise it counts from the last
+    /// output, so a session that is already idle ends the wait at once.
     pub after_input: bool,
     /// Prompts counted before the input was written; a prompt mark counts as new when
     /// the count exceeds it. `None` counts from the start of the wait.

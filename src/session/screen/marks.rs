@@ -47,7 +47,7 @@ pub fn parse_mark(payload: &[u8], nonce: &str) -> Option<MarkKind> {
     }
 }
 
-/// Where a mark was printed: the absolute main-screen row (as in an
+/// The position of a printed mark: the absolute main-screen row (as in an
 /// [`super::OutputCursor`]) and the cursor column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MarkPosition {
@@ -58,15 +58,15 @@ pub struct MarkPosition {
 /// A command that finished: where its output starts and ends, and its status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FinishedCommand {
-    /// Where the `C` mark was printed, if the shell prints one (bash 4.4 and later,
-    /// zsh); `sh` does not.
+    /// The position of the `C` mark, if the shell prints one (bash 4.4 and later, zsh).
+    /// `sh` does not.
     pub output_start: Option<MarkPosition>,
-    /// Where the `D` mark was printed: the end of the command's output.
+    /// The position of the `D` mark: the end of the command's output.
     pub output_end: MarkPosition,
     pub status: Option<i32>,
 }
 
-/// What the marks seen so far say about the shell.
+/// The shell's state as the marks seen so far report it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShellMarks {
     /// At least one mark arrived, so the integration works in this session.
