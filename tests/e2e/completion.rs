@@ -226,25 +226,74 @@ async fn waiting_for_input_is_reported() {
         );
     }
 
-    // A sleeping command is busy: it ends the wait when it finishes, at the prompt.
-    let sleeper = open_shell(&server, &home, 60, 10).await;
-    let result = server
-        .ok(
-            "session_write",
-            json!({"session_id": sleeper, "input": "sleep 2", "submit": true, "timeout": 10}),
-        )
-        .await;
-    assert_eq!(result["reason"], "prompt");
-    assert_eq!(result["state"], "idle");
-    let result = server
-        .ok(
-            "session_write",
-            json!({"session_id": sleeper, "input": "python3 -c 'import time; time.sleep(5)'", "submit": true, "timeout": 1.5}),
-        )
-        .await;
-    assert_eq!(result["reason"], "timeout");
-    assert_eq!(result["state"], "running");
+    // Sleeping commands are busy: with a 10 s bound they end the wait when they
+    // finish, at the prompt; with a 2 s bound they end it at the bound, still running.
+    for command in ["sleep 5", "python3 -c 'import time; time.sleep(5)'"] {
+        let sleeper = open_shell(&server, &home, 60, 10).await;
+        let started = Instant::now();
+        let finished = server
+            .ok(
+                "session_write",
+                json!({"session_id": sleeper, "input": command, "submit": true, "timeout": 10}),
+            )
+            .await;
+        assert!(started.elapsed() >= Duration::from_secs(5), "{command}");
+        assert_eq!(finished["reason"], "prompt", "{command}");
+        assert_eq!(finished["state"], "idle", "{command}");
+        let bounded = server
+            .ok(
+                "session_write",
+                json!({"session_id": sleeper, "input": command, "submit": true, "timeout": 2}),
+            )
+            .await;
+        assert_eq!(bounded["reason"], "timeout", "{command}");
+        assert_eq!(bounded["state"], "running", "{command}");
+    }
     server.stop().await;
+}
+
+/// C47 (b): Python's getpass hides the secret and is reported as hidden input.
+#[tokio::test]
+async fn getpass_prompt_hides_secret() {
+    let server = Server::start().await;
+    let home = TempDir::new("home");
+    let id = open_shell(&server, &home, 80, 10).await;
+    let command = "python3 -c 'import getpass,time; s=getpass.getpass(\"Secret: \"); print(\"got\", len(s)); time.sleep(5)'";
+    let prompt = server
+        .ok(
+            "session_write",
+            json!({"session_id": id, "input": command, "submit": true, "timeout": 10}),
+        )
+        .await;
+    assert_eq!(prompt["state"], "waiting_for_input");
+    assert_eq!(prompt["echo"], false);
+    // The command line wraps at 80 columns; the prompt is on the line after it.
+    let screen_rows = rows(&server.screen(&id).await);
+    let command_end = screen_rows
+        .iter()
+        .position(|row| row.ends_with("time.sleep(5)'"))
+        .expect("the command line is on the screen");
+    assert_eq!(screen_rows[command_end + 1], "Secret:");
+
+    server
+        .ok(
+            "session_write",
+            json!({"session_id": id, "input": "s3cr3t", "submit": true, "wait_for": "(?m)^got 6$", "timeout": 10}),
+        )
+        .await;
+    let screen = server.screen(&id).await;
+    assert_eq!(rows(&screen)[command_end + 2], "got 6");
+    assert!(!text(&screen).contains("s3cr3t"));
+    let scrollback = server
+        .ok(
+            "session_read",
+            json!({"session_id": id, "view": "scrollback"}),
+        )
+        .await;
+    assert!(!text(&scrollback).contains("s3cr3t"));
+    let log = server.stderr();
+    server.stop().await;
+    assert!(!log.contains("s3cr3t"), "the secret is in the log");
 }
 
 /// C54: waiting on `head -n1` never types into its input.
