@@ -192,6 +192,7 @@ impl TerminalServer {
             ready: ReadyRule::NewPromptOrInput,
             after_input: true,
             prompts_before: Some(prompts_before),
+            bytes_before: None,
         };
         let waiting = wait(session, &spec, start, MatchTarget::Output, &call.cancel);
         let what = format!("command {command:?} in session {id}");
@@ -349,6 +350,7 @@ impl TerminalServer {
                 ready: ReadyRule::Any,
                 after_input: true,
                 prompts_before: None,
+                bytes_before: None,
             }),
             max_chars: self.settings.default_max_chars,
         };

@@ -346,6 +346,7 @@ impl TerminalServer {
                 ready: ReadyRule::Any,
                 after_input: true,
                 prompts_before: Some(0),
+                bytes_before: None,
             }
         } else {
             WaitSpec {
@@ -356,6 +357,8 @@ impl TerminalServer {
                 ready: ReadyRule::Any,
                 after_input: true,
                 prompts_before: None,
+                // Output since the spawn counts, also what arrived before the wait began.
+                bytes_before: Some(0),
             }
         };
         let _ = wait(&session, &spec, start, MatchTarget::Auto, &call.cancel).await;
@@ -562,6 +565,7 @@ impl TerminalServer {
                 ready: ReadyRule::Off,
                 after_input: true,
                 prompts_before: None,
+                bytes_before: None,
             }),
             max_chars: self.settings.default_max_chars,
         };
@@ -682,6 +686,7 @@ impl ReadPlan {
                 settle_after_output: false,
                 after_input: false,
                 prompts_before: None,
+                bytes_before: None,
             }),
         };
         let max_chars = match options.max_chars {

@@ -71,6 +71,10 @@ pub struct WaitSpec {
     /// Prompts counted before the input was written; a prompt mark counts as new when
     /// the count exceeds it. `None` counts from the start of the wait.
     pub prompts_before: Option<u64>,
+    /// Output bytes counted before the wait's cause (a spawn or a write), for
+    /// `settle_after_output`. `None` counts from the start of the wait, which misses
+    /// output that arrived between the cause and the wait.
+    pub bytes_before: Option<u64>,
 }
 
 /// The facts a wait decision depends on, sampled at one moment.
@@ -208,7 +212,7 @@ pub async fn wait(
     let (bytes_at_start, prompts_at_start) = {
         let state = session.state();
         let prompts = spec.prompts_before.unwrap_or(state.screen.marks().prompts);
-        (state.bytes_read, prompts)
+        (spec.bytes_before.unwrap_or(state.bytes_read), prompts)
     };
     let mut busy_seen = false;
     // The earliest time the pattern may be evaluated again.
@@ -290,6 +294,7 @@ mod tests {
             ready: ReadyRule::Off,
             after_input: false,
             prompts_before: None,
+            bytes_before: None,
         }
     }
 
