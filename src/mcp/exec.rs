@@ -16,6 +16,7 @@ use crate::session::command::{CommandError, CommandRequest, run_command};
 use crate::session::output::cap_text;
 use crate::session::process_tree::Membership;
 use crate::session::pty::{SESSION_TAG_VAR, build_environment};
+use crate::session::shell_integration::ShellKind;
 use crate::session::table::SessionError;
 use crate::session::wait::{Cancelled, MatchTarget, ReadyRule, WaitReason, WaitSpec, wait};
 use crate::session::{Session, SessionRef};
@@ -142,7 +143,7 @@ impl TerminalServer {
                 session.command
             )));
         };
-        let (start, finished_before, prompts_before, bracketed, active, at_prompt) = {
+        let (start, finished_before, prompts_before, bracketed, active, at_prompt, typed) = {
             let state = session.state();
             let marks = state.screen.marks();
             (
@@ -152,6 +153,7 @@ impl TerminalServer {
                 state.screen.bracketed_paste(),
                 marks.prompts > 0,
                 marks.at_prompt,
+                state.screen.typed_at_prompt(),
             )
         };
         if !active {
@@ -164,18 +166,29 @@ impl TerminalServer {
         if !at_prompt {
             let state = super::results::state_label(run_state(session), None, None);
             return Err(ToolError(format!(
-                "session {id} is not at its prompt (state: {state}): a command still runs; wait for it with \
-                 session_read and a timeout, interrupt it with session_signal, or open another session"
+                "session {id} is not at its {} prompt (state: {state}): a command still runs or reads input, \
+                 or a shell without integration (sh, zsh -f, a shell whose startup file replaced PROMPT_COMMAND) \
+                 runs in the foreground; check the screen with session_read, type with session_write, \
+                 interrupt with session_signal, or open another session",
+                shell.name()
             )));
         }
 
+        // Text left typed at the prompt would run in front of the command, so the line
+        // is cleared first: C-e moves to its end and C-u erases it, in readline, zsh's
+        // line editor and a terminal's canonical mode alike.
+        let mut bytes = Vec::new();
+        if typed.is_some() {
+            bytes.extend_from_slice(b"\x05\x15");
+        }
         // Pasted text is not subject to readline's key bindings (a tab would complete).
-        let mut bytes = if bracketed {
-            paste_bytes(command, true)
+        if bracketed {
+            bytes.extend(paste_bytes(command, true));
         } else {
-            command.as_bytes().to_vec()
-        };
+            bytes.extend_from_slice(command.as_bytes());
+        }
         bytes.push(b'\r');
+        session.state().screen.submit_command();
         let started = Instant::now();
         let writer = Arc::clone(session);
         let length = bytes.len();
@@ -214,38 +227,28 @@ impl TerminalServer {
         let finished = marks
             .last_finished
             .filter(|_| marks.finished > finished_before);
-        let (output, exit_code, result_state) = match finished {
-            Some(finished) => {
-                let output = match finished.output_start {
-                    Some(output_start) if output_start.row >= start.row() => {
-                        screen
-                            .output_between(output_start.row, finished.output_end)
-                            .text
-                    }
-                    _ => without_first_line(
-                        &screen.output_between(start.row(), finished.output_end).text,
-                    )
-                    .to_owned(),
-                };
-                let result_state = if run_state == RunState::Exited {
-                    RunState::Exited
-                } else {
-                    RunState::Idle
-                };
-                (output, finished.status, result_state)
-            }
-            None => {
-                let output = match marks.running_since {
-                    Some(output_start) if output_start.row >= start.row() => {
-                        screen
-                            .output_since(Some(screen.cursor_at_row(output_start.row)))
-                            .text
-                    }
-                    _ => without_first_line(&screen.output_since(Some(start)).text).to_owned(),
-                };
-                let exit_code = state.exit.as_ref().and_then(|exit| exit.code);
-                (output, exit_code, run_state)
-            }
+        // The output starts at the `C` mark. Shells without one (sh) start it at the
+        // prompt's row, whose first line is the prompt and the echoed command.
+        let output_start = match finished {
+            Some(finished) => finished.output_start,
+            None => marks.running_since,
+        }
+        .filter(|output_start| output_start.row >= start.row());
+        let from_row = output_start.map_or(start.row(), |output_start| output_start.row);
+        let slice = match finished {
+            Some(finished) => screen.output_between(from_row, finished.output_end),
+            None => screen.output_since(Some(screen.cursor_at_row(from_row))),
+        };
+        let output = if output_start.is_none() && slice.dropped_chars == 0 {
+            without_first_line(&slice.text).to_owned()
+        } else {
+            slice.text
+        };
+        let dropped_chars = slice.dropped_chars;
+        let (exit_code, result_state) = match finished {
+            Some(finished) if run_state != RunState::Exited => (finished.status, RunState::Idle),
+            Some(finished) => (finished.status, RunState::Exited),
+            None => (state.exit.as_ref().and_then(|exit| exit.code), run_state),
         };
         let note = match (finished, reason) {
             (Some(_), _) => None,
@@ -257,6 +260,13 @@ impl TerminalServer {
                     .map(|exit| format!(" ({})", exit.describe()))
                     .unwrap_or_default()
             )),
+            (None, WaitReason::InputWanted) if marks.awaiting_start && shell != ShellKind::Sh => {
+                Some(
+                    "the shell waits for the rest of the command line (an unclosed quote or a trailing \
+                     backslash); complete it with session_write, or cancel it with session_write keys [\"C-c\"]"
+                        .to_owned(),
+                )
+            }
             (None, WaitReason::InputWanted) => Some(format!(
                 "the command waits for input{}; answer with session_write (input, submit: true), or interrupt it with session_signal",
                 if echo {
@@ -266,9 +276,28 @@ impl TerminalServer {
                 }
             )),
             (None, _) => Some(format!(
-                "the command still runs after {:.0} s; wait for it with session_read and a timeout, \
+                "the command still runs after {} s; wait for it with session_read and a timeout, \
                  read new output with since = the cursor, or interrupt it with session_signal",
-                timeout.as_secs_f64()
+                (timeout.as_secs_f64() * 10.0).round() / 10.0
+            )),
+        };
+        let note = if dropped_chars > 0 {
+            let lost = format!(
+                "the first {dropped_chars} characters of the output are no longer retained \
+                 (the history of a session is bounded, see --scrollback and --transcript-bytes); \
+                 redirect long output to a file to keep all of it"
+            );
+            Some(note.map_or(lost.clone(), |note| format!("{lost}\n{note}")))
+        } else {
+            note
+        };
+        let note = match (note, typed) {
+            (note, None) => note,
+            (None, Some(typed)) => Some(format!(
+                "the text {typed:?} that was typed at the prompt was cleared first"
+            )),
+            (Some(note), Some(typed)) => Some(format!(
+                "{note}\nthe text {typed:?} that was typed at the prompt was cleared first"
             )),
         };
         let cursor = screen.current_cursor();
@@ -278,6 +307,7 @@ impl TerminalServer {
         Ok(ExecResult {
             session_id: id.to_string(),
             output: capped.text,
+            dropped_chars: (dropped_chars > 0).then_some(dropped_chars),
             exit_code,
             state: result_state,
             duration: duration.as_secs_f64(),

@@ -218,6 +218,9 @@ pub struct ExecResult {
     pub session_id: String,
     /// The command's output, without the echoed command line and the prompt.
     pub output: String,
+    /// Characters at the start of the output that the session no longer retains.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_chars: Option<u64>,
     /// Exit status, once the command finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,

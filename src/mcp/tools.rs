@@ -343,7 +343,7 @@ impl TerminalServer {
                 settle: None,
                 pattern: None,
                 settle_after_output: false,
-                ready: ReadyRule::Any,
+                ready: ReadyRule::FirstPrompt,
                 after_input: true,
                 prompts_before: Some(0),
                 bytes_before: None,
@@ -412,26 +412,29 @@ impl TerminalServer {
         }
         check_since(&session, &options)?;
         let (bytes, start, at_prompt, prompts) = {
-            let state = session.state();
+            let mut state = session.state();
             let bytes = input_bytes(
                 &params,
                 state.screen.application_cursor(),
                 state.screen.bracketed_paste(),
             )?;
             let marks = state.screen.marks();
-            (
-                bytes,
-                state.screen.current_cursor(),
-                marks.active && marks.at_prompt,
-                marks.prompts,
-            )
+            let at_prompt = marks.active && marks.at_prompt;
+            let prompts = marks.prompts;
+            let submits = submits_line(&bytes);
+            if at_prompt && submits {
+                // sh prints no mark when a command starts; from here on the shell is
+                // not at its prompt until it prints the next one.
+                state.screen.submit_command();
+            }
+            (bytes, state.screen.current_cursor(), at_prompt, prompts)
         };
         if let Some(spec) = options.wait.as_mut() {
             spec.after_input = !bytes.is_empty();
             spec.prompts_before = Some(prompts);
             // A command line submitted at a prompt: the prompt that is on the screen now
             // must not end the wait, only the one printed after the command.
-            if at_prompt && bytes.iter().any(|byte| matches!(byte, b'\r' | b'\n')) {
+            if at_prompt && submits_line(&bytes) {
                 spec.ready = ReadyRule::NewPromptOrInput;
             }
         }
@@ -847,6 +850,19 @@ fn input_bytes(
     Ok(bytes)
 }
 
+/// Reports whether input submits a line: a carriage return or line feed outside a
+/// bracketed paste, whose line breaks stay in the program's edit buffer.
+fn submits_line(bytes: &[u8]) -> bool {
+    let rest = match bytes.strip_prefix(b"\x1b[200~") {
+        Some(pasted) => pasted
+            .windows(6)
+            .position(|window| window == b"\x1b[201~")
+            .map_or(&[][..], |end| &pasted[end + 6..]),
+        None => bytes,
+    };
+    rest.iter().any(|byte| matches!(byte, b'\r' | b'\n'))
+}
+
 /// Prepares pasted text: removes ESC and the other C0 controls except tab, newline and
 /// carriage return, so nothing inside can end the paste or send a control key, then wraps
 /// it in bracketed-paste markers when the program enabled that mode.
@@ -984,6 +1000,17 @@ mod tests {
                 "required": ["cols"],
             })
         );
+    }
+
+    #[test]
+    fn line_breaks_in_a_paste_do_not_submit() {
+        assert!(submits_line(b"ls\r"));
+        assert!(!submits_line(b"ls"));
+        assert!(!submits_line(&paste_bytes("a\nb", true)));
+        let mut pasted_then_enter = paste_bytes("a\nb", true);
+        pasted_then_enter.push(b'\r');
+        assert!(submits_line(&pasted_then_enter));
+        assert!(submits_line(&paste_bytes("a\nb", false)));
     }
 
     #[test]

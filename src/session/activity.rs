@@ -18,6 +18,8 @@
 //! directly. The wait channel is a hint: where the kernel hides it (`0`), the activity
 //! is unknown and waits fall back to quiet output.
 
+use std::path::Path;
+
 use super::process_tree::{ProcessInfo, parse_stat, read_process};
 
 /// The activity of a live session's foreground.
@@ -53,6 +55,10 @@ pub struct ForegroundProcess {
     pub state: char,
     /// Kernel wait channel, `0` or empty when unknown.
     pub wchan: String,
+    /// Whether the system call the process sleeps in reads the session's terminal:
+    /// `Some(false)` for a read of another file (a socket, say, which also waits in
+    /// `wait_woken`), `None` when `/proc/<pid>/syscall` does not tell.
+    pub reads_terminal: Option<bool>,
 }
 
 /// The facts [`classify`] decides from.
@@ -60,6 +66,10 @@ pub struct ForegroundProcess {
 pub struct ActivityFacts {
     /// The shell integration marks report the shell at its prompt.
     pub at_prompt: bool,
+    /// The session's shell prints integration marks, so a shell that reads its
+    /// terminal without having printed a prompt is reading input for a command (`read
+    /// -e`, the rest of an unclosed quote), not sitting at its prompt.
+    pub marks_active: bool,
     /// The foreground group is the session leader's, and the leader is a shell.
     pub shell_in_foreground: bool,
     /// The terminal's ICANON flag, `None` when the modes could not be read.
@@ -84,11 +94,15 @@ pub fn classify(facts: &ActivityFacts) -> Activity {
         live.iter()
             .any(|process| channels.contains(&process.wchan.as_str()))
     };
-    if waits_in(TERMINAL_READ_CHANNELS) {
+    let reads_terminal = live.iter().any(|process| {
+        TERMINAL_READ_CHANNELS.contains(&process.wchan.as_str())
+            && process.reads_terminal != Some(false)
+    });
+    if reads_terminal {
         return Activity::WaitingForInput;
     }
     if waits_in(POLL_CHANNELS) && facts.canonical == Some(false) {
-        if facts.shell_in_foreground {
+        if facts.shell_in_foreground && !facts.marks_active {
             return Activity::Idle;
         }
         return Activity::WaitingForInput;
@@ -102,11 +116,21 @@ pub fn classify(facts: &ActivityFacts) -> Activity {
     Activity::Running
 }
 
-/// Reads the state and wait channel of every process in group `group`.
-pub fn foreground_processes(group: i32) -> Vec<ForegroundProcess> {
-    let describe = |info: &ProcessInfo| ForegroundProcess {
-        state: info.state,
-        wchan: read_wchan(info.pid),
+/// Reads the state and wait channel of every process in group `group`; `terminal` is
+/// the session's terminal device, such as `/dev/pts/3`.
+pub fn foreground_processes(group: i32, terminal: Option<&Path>) -> Vec<ForegroundProcess> {
+    let describe = |info: &ProcessInfo| {
+        let wchan = read_wchan(info.pid);
+        let reads_terminal = if TERMINAL_READ_CHANNELS.contains(&wchan.as_str()) {
+            terminal.and_then(|terminal| reads_file(info.pid, terminal))
+        } else {
+            None
+        };
+        ForegroundProcess {
+            state: info.state,
+            wchan,
+            reads_terminal,
+        }
     };
     // The group's leader usually still runs; scan /proc only when it does not, as in
     // a pipeline whose first command has exited.
@@ -136,6 +160,37 @@ fn read_wchan(pid: i32) -> String {
     base_symbol(&wchan).to_owned()
 }
 
+/// Reports whether the process sleeps in a read of `file`, from the system call and
+/// its first argument in `/proc/<pid>/syscall` (readable by the process's owner and by
+/// its ancestors). `None` when the file does not tell: another system call, a running
+/// process, or no permission.
+fn reads_file(pid: i32, file: &Path) -> Option<bool> {
+    let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
+    let (number, fd) = parse_syscall(&syscall)?;
+    const READS: [i64; 5] = [
+        libc::SYS_read,
+        libc::SYS_readv,
+        libc::SYS_pread64,
+        libc::SYS_recvfrom,
+        libc::SYS_recvmsg,
+    ];
+    if !READS.contains(&number) {
+        return None;
+    }
+    let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
+    // `/dev/tty` is the process's controlling terminal, which getpass opens.
+    Some(target == file || target == Path::new("/dev/tty"))
+}
+
+/// Parses the system call number and first argument of a `/proc/<pid>/syscall` line
+/// such as `0 0x3 0x7f99... ...`.
+fn parse_syscall(line: &str) -> Option<(i64, u64)> {
+    let mut fields = line.split_whitespace();
+    let number = fields.next()?.parse().ok()?;
+    let first = fields.next()?.strip_prefix("0x")?;
+    Some((number, u64::from_str_radix(first, 16).ok()?))
+}
+
 fn base_symbol(symbol: &str) -> &str {
     symbol.split('.').next().unwrap_or(symbol).trim()
 }
@@ -163,6 +218,7 @@ mod tests {
         ForegroundProcess {
             state,
             wchan: wchan.to_owned(),
+            reads_terminal: None,
         }
     }
 
@@ -173,6 +229,7 @@ mod tests {
     ) -> ActivityFacts {
         ActivityFacts {
             at_prompt: false,
+            marks_active: false,
             shell_in_foreground,
             canonical: Some(canonical),
             processes,
@@ -256,6 +313,29 @@ mod tests {
     }
 
     #[test]
+    fn socket_read_is_busy() {
+        let mut socket = process('S', "wait_woken");
+        socket.reads_terminal = Some(false);
+        assert_eq!(
+            classify(&facts(false, true, vec![socket])),
+            Activity::Running
+        );
+        let mut terminal = process('S', "wait_woken");
+        terminal.reads_terminal = Some(true);
+        assert_eq!(
+            classify(&facts(false, true, vec![terminal])),
+            Activity::WaitingForInput
+        );
+    }
+
+    #[test]
+    fn syscall_line_parses() {
+        assert_eq!(parse_syscall("0 0x3 0x7f9949afb000 0x20000"), Some((0, 3)));
+        assert_eq!(parse_syscall("running"), None);
+        assert_eq!(parse_syscall("230 0x0 0x0"), Some((230, 0)));
+    }
+
+    #[test]
     fn wait_channel_suffixes_are_dropped() {
         assert_eq!(
             base_symbol("poll_schedule_timeout.constprop.0"),
@@ -287,6 +367,13 @@ mod tests {
     }
 
     #[test]
+    fn shell_reading_without_prompt_mark_wants_input() {
+        let mut continuation = facts(true, false, vec![process('S', "poll_schedule_timeout")]);
+        continuation.marks_active = true;
+        assert_eq!(classify(&continuation), Activity::WaitingForInput);
+    }
+
+    #[test]
     fn classify_marks_win() {
         let mut at_prompt = facts(false, true, vec![process('R', "0")]);
         at_prompt.at_prompt = true;
@@ -306,7 +393,7 @@ mod tests {
         // The child may still be starting; poll until it sleeps, bounded.
         let mut seen = Vec::new();
         for _ in 0..200 {
-            seen = foreground_processes(group);
+            seen = foreground_processes(group, None);
             if seen
                 .first()
                 .is_some_and(|process| process.wchan == "hrtimer_nanosleep")

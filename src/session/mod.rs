@@ -288,23 +288,33 @@ impl Session {
     /// Returns what the session's foreground is doing, or `None` once it has exited.
     /// Reads a few files under `/proc`; cheap, but not free.
     pub fn activity(&self) -> Option<Activity> {
-        let at_prompt = {
+        let (at_prompt, marks_active) = {
             let state = self.state();
             if state.exit.is_some() {
                 return None;
             }
-            state.screen.marks().at_prompt
+            let marks = state.screen.marks();
+            (marks.at_prompt, marks.active)
         };
         if at_prompt {
             return Some(Activity::Idle);
         }
         let modes = self.terminal_modes();
         let group = modes.as_ref().and_then(|modes| modes.foreground_group);
+        let terminal = self
+            .master
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .and_then(|master| master.tty_name());
         let facts = ActivityFacts {
             at_prompt,
+            marks_active,
             shell_in_foreground: self.runs_shell && group == Some(self.pid as i32),
             canonical: modes.as_ref().map(|modes| modes.canonical),
-            processes: group.map(foreground_processes).unwrap_or_default(),
+            processes: group
+                .map(|group| foreground_processes(group, terminal.as_deref()))
+                .unwrap_or_default(),
         };
         Some(classify(&facts))
     }

@@ -45,6 +45,10 @@ pub enum ReadyRule {
     /// through a new prompt mark. Used by reads with a pattern, which must not end at
     /// once just because the shell is idle.
     Reached,
+    /// A new prompt mark, or a ready state the kernel reports for certain (not an
+    /// unknown wait channel). Used while a shell with integration starts, because its
+    /// startup files may run programs whose state looks like waiting.
+    FirstPrompt,
 }
 
 /// Output must be quiet this long before a ready state read from the kernel counts,
@@ -169,6 +173,7 @@ fn ready_reason(rule: ReadyRule, sample: &WaitSample) -> Option<WaitReason> {
         (ReadyRule::Off, _) | (_, Activity::Running) => None,
         (ReadyRule::Reached, _) if !sample.busy_seen => None,
         (ReadyRule::NewPromptOrInput, Activity::Idle) => None,
+        (ReadyRule::FirstPrompt, Activity::Unknown) => None,
         (_, Activity::Idle) => Some(WaitReason::Prompt),
         (_, Activity::WaitingForInput) => Some(WaitReason::InputWanted),
         (_, Activity::Unknown) => Some(WaitReason::Settled),

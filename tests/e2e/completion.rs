@@ -124,7 +124,7 @@ async fn exec_timeout_leaves_command_running() {
     let busy = server
         .err("session_exec", exec_args(&id, "echo no", 5.0))
         .await;
-    assert!(busy.contains("not at its prompt"), "{busy}");
+    assert!(busy.contains("not at its bash prompt"), "{busy}");
 
     let rest = server
         .ok(
@@ -294,6 +294,108 @@ async fn getpass_prompt_hides_secret() {
     let log = server.stderr();
     server.stop().await;
     assert!(!log.contains("s3cr3t"), "the secret is in the log");
+}
+
+/// A program blocked on a socket read sleeps in the same kernel wait channel as a
+/// terminal read, but is busy, not waiting for the terminal.
+#[tokio::test]
+async fn socket_read_is_not_input_wanted() {
+    let server = Server::start().await;
+    let home = TempDir::new("home");
+    let id = open_shell(&server, &home, 100, 10).await;
+    let command = "python3 -c \"import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); \
+                   c=socket.create_connection(s.getsockname()); a,_=s.accept(); a.recv(1)\"";
+    let result = server
+        .ok("session_exec", exec_args(&id, command, 2.0))
+        .await;
+    assert_eq!(result["state"], "running", "{result}");
+    assert_eq!(result["reason"], "timeout", "{result}");
+    server
+        .ok("session_signal", json!({"session_id": id, "signal": "INT"}))
+        .await;
+    server.stop().await;
+}
+
+/// Text left typed at the prompt does not run in front of an exec's command.
+#[tokio::test]
+async fn exec_clears_typed_text() {
+    let server = Server::start().await;
+    let home = TempDir::new("home");
+    let id = open_shell(&server, &home, 80, 24).await;
+    server
+        .ok(
+            "session_write",
+            json!({"session_id": id, "input": "echo PARTIAL #", "timeout": 1}),
+        )
+        .await;
+    let result = server
+        .ok("session_exec", exec_args(&id, "echo clean", 10.0))
+        .await;
+    assert_eq!(result["output"], "clean\n");
+    assert_eq!(result["exit_code"], 0);
+    let note = result["note"].as_str().unwrap_or_default();
+    assert!(note.contains("echo PARTIAL #"), "{note}");
+    server.stop().await;
+}
+
+/// An unclosed quote leaves bash waiting for the rest of the line: reported as input
+/// wanted, and the next exec is not typed into it.
+#[tokio::test]
+async fn exec_of_incomplete_line() {
+    let server = Server::start().await;
+    let home = TempDir::new("home");
+    let id = open_shell(&server, &home, 80, 24).await;
+    let result = server
+        .ok("session_exec", exec_args(&id, "echo \"abc", 10.0))
+        .await;
+    assert_eq!(result["state"], "waiting_for_input", "{result}");
+    assert_eq!(result["reason"], "input_wanted", "{result}");
+    let note = result["note"].as_str().unwrap_or_default();
+    assert!(note.contains("rest of the command line"), "{note}");
+    let refused = server
+        .err("session_exec", exec_args(&id, "echo ok", 5.0))
+        .await;
+    assert!(refused.contains("not at its bash prompt"), "{refused}");
+    server.stop().await;
+}
+
+/// In sh, which prints no mark when a command starts, a running command is not
+/// reported idle and the next exec is refused rather than typed into it.
+#[tokio::test]
+async fn sh_command_is_not_idle() {
+    let server = Server::start_with(&["--kill-grace", "0.5", "--shell", "/bin/sh"], &[]).await;
+    let home = TempDir::new("home");
+    let opened = server
+        .ok(
+            "session_open",
+            json!({"env": {"HOME": home.path.display().to_string()}}),
+        )
+        .await;
+    let id = opened["session_id"]
+        .as_str()
+        .expect("session_id")
+        .to_owned();
+    let head = server
+        .ok("session_exec", exec_args(&id, "head -n1", 2.0))
+        .await;
+    assert_eq!(head["state"], "waiting_for_input", "{head}");
+    let refused = server
+        .err("session_exec", exec_args(&id, "echo MARKER", 5.0))
+        .await;
+    assert!(refused.contains("not at its sh prompt"), "{refused}");
+
+    let answered = server
+        .ok(
+            "session_write",
+            json!({"session_id": id, "input": "x", "submit": true, "timeout": 10}),
+        )
+        .await;
+    assert_eq!(answered["reason"], "prompt", "{answered}");
+    let sleeper = server
+        .ok("session_exec", exec_args(&id, "sleep 3", 1.0))
+        .await;
+    assert_eq!(sleeper["state"], "running", "{sleeper}");
+    server.stop().await;
 }
 
 /// C54: waiting on `head -n1` never types into its input.

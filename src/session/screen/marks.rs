@@ -81,6 +81,12 @@ pub struct ShellMarks {
     pub prompt_pending: bool,
     /// Start of the command that runs now.
     pub running_since: Option<MarkPosition>,
+    /// Where the last prompt ended (its `B` mark): typed text follows it.
+    pub prompt_end: Option<MarkPosition>,
+    /// A command line was submitted at the prompt and no `C` mark or new prompt has
+    /// followed yet: the shell is parsing it, or waits for the rest of an incomplete
+    /// line, or (in sh) runs it.
+    pub awaiting_start: bool,
     /// The last command that finished.
     pub last_finished: Option<FinishedCommand>,
 }
@@ -93,9 +99,12 @@ impl ShellMarks {
             MarkKind::PromptStart => {
                 self.at_prompt = true;
                 self.prompt_pending = true;
+                self.awaiting_start = false;
             }
             MarkKind::PromptEnd => {
                 self.at_prompt = true;
+                self.awaiting_start = false;
+                self.prompt_end = Some(position);
                 if self.prompt_pending {
                     self.prompt_pending = false;
                     self.prompts += 1;
@@ -104,6 +113,7 @@ impl ShellMarks {
             MarkKind::CommandStart => {
                 self.at_prompt = false;
                 self.prompt_pending = false;
+                self.awaiting_start = false;
                 self.running_since = Some(position);
             }
             MarkKind::CommandEnd(status) => {
@@ -114,6 +124,18 @@ impl ShellMarks {
                     status,
                 });
             }
+        }
+    }
+}
+
+impl ShellMarks {
+    /// Records that a command line was submitted at the prompt (Enter was written).
+    /// The shell is no longer at its prompt, even if it prints no `C` mark.
+    pub fn submit(&mut self) {
+        if self.at_prompt {
+            self.at_prompt = false;
+            self.prompt_pending = false;
+            self.awaiting_start = true;
         }
     }
 }
@@ -168,5 +190,23 @@ mod tests {
         marks.record(MarkKind::PromptEnd, at(4));
         assert_eq!(marks.prompts, 2);
         assert!(marks.at_prompt);
+        assert_eq!(marks.prompt_end, Some(at(4)));
+    }
+
+    #[test]
+    fn submit_leaves_the_prompt() {
+        let at = |row| MarkPosition { row, col: 2 };
+        let mut marks = ShellMarks::default();
+        marks.record(MarkKind::PromptStart, at(0));
+        marks.record(MarkKind::PromptEnd, at(0));
+        marks.submit();
+        assert!(!marks.at_prompt);
+        assert!(marks.awaiting_start);
+        marks.record(MarkKind::CommandStart, at(1));
+        assert!(!marks.awaiting_start);
+
+        // Enter while a command runs is input for it, not a new command line.
+        marks.submit();
+        assert!(!marks.awaiting_start);
     }
 }

@@ -338,9 +338,24 @@ impl Screen {
         self.filter.mark_nonce = Some(nonce);
     }
 
-    /// Returns what the shell integration marks seen so far say.
+    /// Returns the shell's state as the integration marks seen so far report it.
     pub fn marks(&self) -> &ShellMarks {
         &self.filter.marks
+    }
+
+    /// Records that a command line was submitted at the shell's prompt.
+    pub fn submit_command(&mut self) {
+        self.filter.marks.submit();
+    }
+
+    /// Returns the text typed after the shell's prompt and not yet submitted, if any.
+    pub fn typed_at_prompt(&self) -> Option<String> {
+        let marks = &self.filter.marks;
+        let prompt_end = marks.prompt_end.filter(|_| marks.at_prompt)?;
+        let slice = self.output_range(Some(self.cursor_at_row(prompt_end.row)), None);
+        let line = slice.text.lines().next().unwrap_or("");
+        let typed = drop_columns(line, prompt_end.col).trim();
+        (!typed.is_empty()).then(|| typed.to_owned())
     }
 
     /// Returns how many times vt100 panicked and was rebuilt with an empty screen.
@@ -403,6 +418,11 @@ fn take_columns(line: &str, cols: u16) -> &str {
         }
     }
     line
+}
+
+/// Returns `line` without the characters that fill its first `cols` terminal columns.
+fn drop_columns(line: &str, cols: u16) -> &str {
+    &line[take_columns(line, cols).len()..]
 }
 
 fn trim_end(text: &str) -> &str {

@@ -1178,3 +1178,15 @@ fn marks_survive_scrolling_into_history() {
         output
     );
 }
+
+#[test]
+fn typed_text_after_prompt() {
+    let mut screen = new_screen(20, 5);
+    screen.set_mark_nonce("n0".into());
+    feed(&mut screen, &[b"\x1b]133;A;n0\x07$ \x1b]133;B;n0\x07"]);
+    assert_eq!(screen.typed_at_prompt(), None);
+    feed(&mut screen, &[b"rm -rf x #"]);
+    assert_eq!(screen.typed_at_prompt().as_deref(), Some("rm -rf x #"));
+    screen.submit_command();
+    assert_eq!(screen.typed_at_prompt(), None);
+}
