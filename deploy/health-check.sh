@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Checks that mcp-terminal-server is up: GET /healthz must answer 200 with
+# Checks that mcp-terminal-server is up: GET /healthz must return HTTP 200 with
 # "status":"ok". Needs only bash and coreutils (it uses bash's /dev/tcp, not curl), so
 # it also runs in the slim container image.
 #
@@ -24,7 +24,7 @@ response=$(timeout "$limit" bash -c '
 status=$?
 
 if ((status == 124)); then
-  echo "ERROR: no answer from http://$host_header:$port/healthz within ${limit}s" >&2
+  echo "ERROR: no response from http://$host_header:$port/healthz within ${limit}s" >&2
   exit 1
 fi
 if [[ -z $response ]]; then
@@ -33,7 +33,7 @@ if [[ -z $response ]]; then
 fi
 status_line=${response%%$'\r'*}
 if [[ ! $status_line =~ ^HTTP/1\.[01]\ 200 ]]; then
-  echo "ERROR: /healthz answered \"$status_line\", expected HTTP 200" >&2
+  echo "ERROR: /healthz returned \"$status_line\", expected HTTP 200" >&2
   exit 1
 fi
 if [[ $response != *'"status":"ok"'* ]]; then

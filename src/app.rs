@@ -108,8 +108,8 @@ pub async fn run(settings: Settings) -> ExitCode {
     }
 }
 
-/// Whether an HTTP start-up error comes from the settings alone, so that restarting the
-/// server with the same settings fails the same way.
+/// Checks whether an HTTP start-up error comes from the settings alone, so that
+/// restarting the server with the same settings would fail the same way.
 fn is_configuration_error(error: &HttpError) -> bool {
     matches!(
         error,

@@ -161,9 +161,9 @@ pub struct Cli {
     )]
     pub log_format: LogFormat,
 
-    /// With `--http`, a file descriptor the server writes a newline to and closes once it
-    /// is listening (s6's readiness notification; put the same number in the service's
-    /// `notification-fd` file). Under systemd, NOTIFY_SOCKET is used instead.
+    /// With `--http`, a file descriptor that gets a newline, and is then closed, once the
+    /// server is listening. This is s6's readiness notification: put the same number in
+    /// the service's `notification-fd` file. Under systemd, NOTIFY_SOCKET is used instead.
     #[arg(long, env = "MCP_READY_FD", value_name = "FD",
           value_parser = clap::value_parser!(i32).range(3..))]
     pub ready_fd: Option<i32>,
@@ -430,8 +430,8 @@ fn parse_seconds(
 /// Checks that the `--ready-fd` descriptor is open, and marks it close-on-exec so no
 /// session inherits it.
 fn check_ready_fd(fd: i32) -> Result<i32, ConfigError> {
-    // SAFETY: F_GETFD and F_SETFD only read and set the descriptor flags of `fd`; an fd
-    // that is not open makes fcntl return -1 with EBADF and changes nothing.
+    // SAFETY: F_GETFD and F_SETFD only read and set the descriptor flags of `fd`. For an
+    // fd that is not open, fcntl returns -1 with EBADF and changes nothing.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
     if flags == -1 {
         return Err(ConfigError::Invalid {
@@ -440,7 +440,7 @@ fn check_ready_fd(fd: i32) -> Result<i32, ConfigError> {
             reason: "the descriptor is not open: under s6 it must match the service's notification-fd file".into(),
         });
     }
-    // SAFETY: as above; the descriptor is open.
+    // SAFETY: as above, and the descriptor is open.
     unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
     Ok(fd)
 }

@@ -11,21 +11,28 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The variable systemd sets for services of `Type=notify`.
 const NOTIFY_SOCKET_VAR: &str = "NOTIFY_SOCKET";
 
+/// Set once the `--ready-fd` descriptor has been taken, so a second call cannot close it
+/// again (by then the number may belong to another file).
+static READY_FD_TAKEN: AtomicBool = AtomicBool::new(false);
+
 /// Tells the process manager that the server is listening: sends `READY=1` with a status
 /// line to `NOTIFY_SOCKET` when it is set, then writes a newline to `ready_fd` and closes it.
 ///
-/// `ready_fd` must be the descriptor validated at start-up (see `--ready-fd`), and this
-/// must be called at most once, because it takes ownership of the descriptor.
+/// `ready_fd` must be the descriptor validated at start-up (see `--ready-fd`). Only the
+/// first call writes to it and closes it; later calls send only the systemd message.
 pub fn notify_ready(ready_fd: Option<i32>, status: &str) {
     send_to_systemd(&format!("READY=1\nSTATUS={status}\n"));
-    if let Some(fd) = ready_fd {
-        // SAFETY: the descriptor was checked open at start-up, nothing else in the server
-        // uses it, and this function runs once, so owning it here and closing it after
-        // the write cannot close a descriptor that another part of the server holds.
+    if let Some(fd) = ready_fd
+        && !READY_FD_TAKEN.swap(true, Ordering::SeqCst)
+    {
+        // SAFETY: the descriptor was checked open at start-up and nothing else in the
+        // server uses it. READY_FD_TAKEN lets only one call take ownership, so closing it
+        // after the write cannot close a descriptor that another part of the server holds.
         let mut file = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
         match file.write_all(b"\n") {
             Ok(()) => tracing::info!(fd, "readiness written to the notification descriptor"),

@@ -95,7 +95,7 @@ status=$?
 check "a port in use exits with status 1 (got $status)" test "$status" -eq 1
 stop_pid "$holder"
 
-# sd_notify: a datagram socket stands in for systemd's NOTIFY_SOCKET.
+# sd_notify: the test binds a datagram socket and passes its path as NOTIFY_SOCKET.
 python3 -c 'import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1]); s.settimeout(30)
 with open(sys.argv[2], "w") as out:
