@@ -61,7 +61,11 @@ pub async fn run(settings: Settings) -> ExitCode {
         .map(|idle| tokio::spawn(reaper::run(table.clone(), idle, shutdown.clone())));
     let signals = tokio::spawn(watch_signals(shutdown.clone()));
 
-    let tools = ToolSettings::new(settings.command_timeout, settings.kill_grace);
+    let tools = ToolSettings::new(
+        settings.command_timeout,
+        settings.kill_grace,
+        settings.legacy_tools,
+    );
     let outcome = match &settings.http {
         None => stdio::serve(TerminalServer::new(table.clone(), tools), shutdown.clone())
             .await

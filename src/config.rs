@@ -93,6 +93,11 @@ pub struct Cli {
     )]
     pub pass_env: Vec<String>,
 
+    /// Also offer the tools `persistent_shell` and `session_manager`, under the names and
+    /// parameters of the Go server this one replaces, so existing prompts keep working.
+    #[arg(long, env = "MCP_LEGACY_TOOLS")]
+    pub legacy_tools: bool,
+
     /// Serve MCP over streamable HTTP at `/mcp` instead of stdio.
     #[arg(long)]
     pub http: bool,
@@ -228,6 +233,7 @@ pub struct Settings {
     pub transcript_bytes: usize,
     pub kill_grace: Duration,
     pub pass_env: BTreeSet<String>,
+    pub legacy_tools: bool,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
     /// `None` serves stdio.
@@ -380,6 +386,7 @@ impl Settings {
             transcript_bytes: cli.transcript_bytes as usize,
             kill_grace,
             pass_env,
+            legacy_tools: cli.legacy_tools,
             log_level,
             log_format: cli.log_format,
             http,

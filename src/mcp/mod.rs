@@ -5,6 +5,9 @@
 //! [`crate::session`]. Errors the model can act on come back as tool results with
 //! `isError: true`; malformed requests are JSON-RPC errors raised by rmcp.
 
+mod call;
+mod exec;
+mod legacy;
 pub mod params;
 pub mod results;
 mod tools;
@@ -23,14 +26,17 @@ pub struct ToolSettings {
     pub default_max_chars: usize,
     /// Default pause between kill steps at close.
     pub kill_grace: Duration,
+    /// Also offer `persistent_shell` and `session_manager`.
+    pub legacy_tools: bool,
 }
 
 impl ToolSettings {
-    pub fn new(command_timeout: Duration, kill_grace: Duration) -> Arc<Self> {
+    pub fn new(command_timeout: Duration, kill_grace: Duration, legacy_tools: bool) -> Arc<Self> {
         Arc::new(Self {
             command_timeout,
             default_max_chars: DEFAULT_MAX_CHARS,
             kill_grace,
+            legacy_tools,
         })
     }
 }
@@ -41,5 +47,3 @@ pub const DEFAULT_MAX_CHARS: usize = 20_000;
 pub const MAX_MAX_CHARS: usize = 1_000_000;
 /// Upper bound of the text one session_write sends.
 pub const MAX_INPUT_BYTES: usize = 1 << 20;
-/// Quiet time after which session_write returns when the caller set no wait.
-pub const DEFAULT_WRITE_SETTLE: Duration = Duration::from_millis(300);

@@ -109,3 +109,77 @@ pub struct ResizeParams {
     /// 1-500.
     pub rows: u16,
 }
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecParams {
+    pub session_id: String,
+    /// One command line, typed at the shell's prompt.
+    pub command: String,
+    /// Seconds to wait for it to finish.
+    pub timeout: Option<f64>,
+    pub max_chars: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalTarget {
+    // The terminal's foreground process group.
+    #[default]
+    Foreground,
+    // Every process of the session.
+    Session,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignalParams {
+    pub session_id: String,
+    /// INT, TERM, KILL, HUP, QUIT, TSTP, CONT, USR1 or USR2.
+    pub signal: String,
+    pub target: Option<SignalTarget>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandParams {
+    /// Shell command line.
+    pub command: String,
+    /// Seconds.
+    pub timeout: Option<f64>,
+    pub cwd: Option<String>,
+    /// Variables to set (null removes one).
+    pub env: Option<BTreeMap<String, Option<String>>>,
+    /// Default: the server's shell.
+    pub shell: Option<String>,
+    /// Include stderr (default true).
+    pub capture_stderr: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersistentShellParams {
+    /// Command line to run in the shell.
+    pub command: String,
+    /// Name of the shell session, created on first use (default "default").
+    pub session_id: Option<String>,
+    /// Seconds to wait for the command.
+    pub timeout: Option<f64>,
+    /// Shell program for a new session.
+    pub shell: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagerAction {
+    List,
+    Close,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionManagerParams {
+    pub action: ManagerAction,
+    /// Session name or id, for close.
+    pub session_id: Option<String>,
+}

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod completion;
 mod connections;
 mod core;
 mod http;

@@ -21,7 +21,9 @@
 
 use unicode_width::UnicodeWidthChar as _;
 
+use super::MainLayout;
 use super::emulator::Emulator;
+use super::marks::{MarkPosition, ShellMarks, parse_mark};
 
 /// Longest CSI or escape sequence passed on. Longer ones are dropped.
 const MAX_SEQUENCE_BYTES: usize = 256;
@@ -88,6 +90,9 @@ pub(super) struct Filter {
     /// than a printed character may have moved the cursor.
     column: Option<u16>,
     pub(super) title: String,
+    /// The nonce that shell integration marks must carry; `None` ignores every mark.
+    pub(super) mark_nonce: Option<String>,
+    pub(super) marks: ShellMarks,
 }
 
 impl Filter {
@@ -106,6 +111,8 @@ impl Filter {
             scroll_region_full: true,
             column: None,
             title: String::new(),
+            mark_nonce: None,
+            marks: ShellMarks::default(),
         }
     }
 
@@ -189,7 +196,7 @@ impl Filter {
             State::Ground => return self.ground(bytes, emulator),
             State::Escape => self.escape(byte, emulator),
             State::Csi | State::CsiOverflow => self.csi(byte, emulator),
-            State::Osc | State::IgnoredString => self.string(byte),
+            State::Osc | State::IgnoredString => self.string(byte, emulator),
         }
         1
     }
@@ -514,12 +521,12 @@ impl Filter {
         self.push_csi(&format!("{}G", target + 1));
     }
 
-    fn string(&mut self, byte: u8) {
+    fn string(&mut self, byte: u8, emulator: &mut Emulator) {
         match byte {
-            0x07 => self.end_string(),
+            0x07 => self.end_string(emulator),
             CANCEL | SUBSTITUTE => self.state = State::Ground,
             ESC => {
-                self.end_string();
+                self.end_string(emulator);
                 self.start_escape();
             }
             _ => {
@@ -530,10 +537,23 @@ impl Filter {
         }
     }
 
-    fn end_string(&mut self) {
+    fn end_string(&mut self, emulator: &mut Emulator) {
         if self.state == State::Osc {
             let payload = std::mem::take(&mut self.osc);
-            if let Some(title) = payload
+            let mark = self
+                .mark_nonce
+                .as_deref()
+                .and_then(|nonce| parse_mark(&payload, nonce));
+            if let Some(kind) = mark {
+                // The mark's position is where the bytes before it leave the cursor.
+                self.flush(emulator);
+                let layout = MainLayout::read(emulator);
+                let position = MarkPosition {
+                    row: layout.cursor_row(),
+                    col: layout.cursor_col,
+                };
+                self.marks.record(kind, position);
+            } else if let Some(title) = payload
                 .strip_prefix(b"0;")
                 .or_else(|| payload.strip_prefix(b"2;"))
             {

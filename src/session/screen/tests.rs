@@ -1108,3 +1108,73 @@ fn man_recording_matches_reference() {
     );
     assert_eq!(screen.cursor_position(), (23, 57));
 }
+
+/// Bytes a bash with the project's prompt hook prints for `prompt`, a typed `command`
+/// and its `output`, split wherever the hook prints a mark.
+fn shell_round(nonce: &str, command: &str, output: &str, status: i32) -> Vec<u8> {
+    format!(
+        "{command}\n\x1b]133;C;{nonce}\x07{output}\x1b]133;D;{nonce};{status}\x07\x1b]133;A;{nonce}\x07$ \x1b]133;B;{nonce}\x07"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn marks_split_command_output() {
+    let mut screen = new_screen(20, 5);
+    screen.set_mark_nonce("n0".into());
+    feed(&mut screen, &[b"\x1b]133;A;n0\x07$ \x1b]133;B;n0\x07"]);
+    assert_eq!(screen.marks().prompts, 1);
+    assert!(screen.marks().at_prompt);
+
+    let round = shell_round("n0", "seq 3", "1\n2\n3\n", 0);
+    // Split the round inside a mark, which the filter must join.
+    let (head, tail) = round.split_at(12);
+    feed(&mut screen, &[head, tail]);
+    let marks = screen.marks();
+    assert_eq!(marks.finished, 1);
+    assert_eq!(marks.prompts, 2);
+    let finished = marks.last_finished.expect("a finished command");
+    assert_eq!(finished.status, Some(0));
+    let start = finished.output_start.expect("a C mark").row;
+    let slice = screen.output_between(start, finished.output_end);
+    assert_eq!(slice.text, "1\n2\n3\n");
+    assert_rows(&screen, &["$ seq 3", "1", "2", "3", "$"]);
+}
+
+#[test]
+fn marks_cut_output_without_newline() {
+    let mut screen = new_screen(20, 5);
+    screen.set_mark_nonce("n0".into());
+    feed(&mut screen, &[&shell_round("n0", "printf abc", "abc", 1)]);
+    let finished = screen.marks().last_finished.expect("a finished command");
+    assert_eq!(finished.status, Some(1));
+    let start = finished.output_start.expect("a C mark").row;
+    assert_eq!(
+        screen.output_between(start, finished.output_end).text,
+        "abc"
+    );
+    assert_rows(&screen, &["printf abc", "abc$", "", "", ""]);
+}
+
+#[test]
+fn marks_with_another_nonce_are_ignored() {
+    let mut screen = new_screen(20, 5);
+    screen.set_mark_nonce("n0".into());
+    feed(&mut screen, &[&shell_round("forged", "cat log", "x\n", 0)]);
+    assert_eq!(*screen.marks(), marks::ShellMarks::default());
+    assert_rows(&screen, &["cat log", "x", "$", "", ""]);
+}
+
+#[test]
+fn marks_survive_scrolling_into_history() {
+    let mut screen = new_screen(20, 3);
+    screen.set_mark_nonce("n0".into());
+    let output: String = (1..=10).map(|n| format!("line {n}\n")).collect();
+    feed(&mut screen, &[&shell_round("n0", "seq", &output, 0)]);
+    let finished = screen.marks().last_finished.expect("a finished command");
+    let start = finished.output_start.expect("a C mark").row;
+    assert_eq!(
+        screen.output_between(start, finished.output_end).text,
+        output
+    );
+}
