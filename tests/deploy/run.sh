@@ -56,9 +56,15 @@ stop_pid() {
 cleanup() {
   local pid
   for pid in "${pids_to_stop[@]}"; do stop_pid "$pid"; done
+  # Sessions that a failed check left behind run as the test's own service user.
+  if id "$service_user" >/dev/null 2>&1; then
+    for pid in $(ps -u "$service_user" -o pid=); do kill -KILL "$pid" 2>/dev/null; done
+  fi
   rm -rf "$work"
 }
 
+service_user=mcp-deploy-test
+log_user=mcp-deploy-log
 work=$(mktemp -d /tmp/mcp-deploy-test.XXXXXX)
 chmod 755 "$work"
 trap cleanup EXIT
@@ -153,9 +159,6 @@ check "text logs carry no colour codes" bash -c "! grep -q $'\e' '$work/exit1.lo
 
 # --- s6 and supervisord ---------------------------------------------------------------
 
-service_user=mcp-deploy-test
-log_user=mcp-deploy-log
-
 ensure_user() {
   id "$1" >/dev/null 2>&1 && return 0
   useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /bin/bash "$1"
@@ -171,6 +174,7 @@ substitute() {
     -e "s|/var/log/supervisor/mcp-terminal.log|$work/supervisor/mcp-terminal.log|g" \
     -e "s|s6-setuidgid mcp-terminal-log|s6-setuidgid $log_user|" \
     -e "s|s6-setuidgid mcp-terminal |s6-setuidgid $service_user |" \
+    -e "s|pkill -KILL -U mcp-terminal\$|pkill -KILL -U $service_user|" \
     -e "s|^user=mcp-terminal\$|user=$service_user|" \
     -e "s|USER=\"mcp-terminal\"|USER=\"$service_user\"|" \
     -e "s|--port 8080|--port $port|" \
@@ -193,6 +197,29 @@ runs_as() {
   [[ $(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$1/status") == "$uid $uid $uid $uid" ]]
 }
 
+# ended PID: the process is gone or a zombie.
+ended() {
+  local state
+  state=$(ps -o stat= -p "$1")
+  [[ -z $state || $state == Z* ]]
+}
+
+# user_has_no_processes USER: USER runs nothing but zombies.
+user_has_no_processes() {
+  ! ps -u "$1" -o stat= | grep -qv '^Z'
+}
+
+# open_session PORT COMMAND: opens a terminal session over MCP and prints the JSON
+# summary from mcp_call.py.
+open_session() {
+  python3 "$root/tests/deploy/mcp_call.py" "$1" "$2"
+}
+
+# json_field JSON NAME: one field of a JSON object.
+json_field() {
+  python3 -c 'import json, sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"
+}
+
 # log_has FILE TEXT: the file exists and contains TEXT.
 log_has() { [[ -f $1 ]] && grep -q -- "$2" "$1"; }
 
@@ -209,7 +236,7 @@ run_s6() {
   printf '%s\n' "$work/home" >"$service/env/HOME"
   printf '%s\n' "$service_user" >"$service/env/USER"
   printf '%s\n' "$port" >"$service/env/MCP_PORT"
-  if ! substitute "$service/run" "$service/log/run"; then
+  if ! substitute "$service/run" "$service/finish" "$service/log/run"; then
     fail "s6 recipe paths substituted"
     return
   fi
@@ -231,6 +258,19 @@ run_s6() {
   check "s6 server runs as $service_user (pid $pid)" runs_as "$pid" "$service_user"
   check "s6 server is the built binary" test "$(readlink "/proc/$pid/exe")" = "$server"
   check "health-check.sh passes under s6" "$deploy/health-check.sh" 127.0.0.1 "$port"
+
+  # A session whose shell starts a nohup job, then waits in the foreground.
+  local session session_pid job_text job_pid
+  session=$(open_session "$port" 'id -un; nohup sleep 1001 >/dev/null 2>&1 & echo "job $!"; exec sleep 1000')
+  session_pid=$(json_field "$session" pid)
+  job_text=$(json_field "$session" text)
+  job_pid=$(sed -n 's/^job \([0-9]*\)$/\1/p' <<<"$job_text")
+  check "a session under s6 reports $service_user from id -un" \
+    test "$(head -n 1 <<<"$job_text")" = "$service_user"
+  check "the session's process runs as $service_user (pid $session_pid)" \
+    runs_as "$session_pid" "$service_user"
+  check "the session's nohup job runs as $service_user (pid $job_pid)" \
+    runs_as "$job_pid" "$service_user"
   check "s6-log writes the server's lines to the log directory" \
     wait_until 10 log_has "$work/s6-log/current" "listening"
   check "s6-log lines start with an ISO 8601 time" \
@@ -253,11 +293,22 @@ run_s6() {
   else
     fail "s6 restarts the killed server within 10 s"
   fi
+  check "the killed server's session process has ended" wait_until 10 ended "$session_pid"
+  check "the finish script killed the session's nohup job" wait_until 10 ended "$job_pid"
+
+  # A stop, unlike a kill, lets the server end its sessions' trees itself.
+  session=$(open_session "$port" 'nohup sleep 1001 >/dev/null 2>&1 & echo "job $!"; exec sleep 1000')
+  job_pid=$(sed -n 's/^job \([0-9]*\)$/\1/p' <<<"$(json_field "$session" text)")
+  check "a second session's nohup job runs (pid $job_pid)" runs_as "$job_pid" "$service_user"
 
   s6-svc -d "$service"
   check "s6-svc -d stops the server" s6-svwait -D -t 20000 "$service"
   check "the server exits with status 0 on s6-svc -d" test "$(s6-svstat -o exitcode "$service")" = 0
   check "the server logs its clean stop" wait_until 10 log_has "$work/s6-log/current" "server stopped"
+  check "the server closed its session on stop" \
+    grep -q "sessions_closed=1" "$work/s6-log/current"
+  check "no process of $service_user is left after s6-svc -d" \
+    wait_until 10 user_has_no_processes "$service_user"
 
   # A configuration error (exit status 2) makes the finish script keep the service down.
   printf '0.0.0.0\n' >"$service/env/MCP_HOST"
@@ -270,7 +321,7 @@ run_s6() {
 
   stop_pid "$svscan"
   check "no process of $service_user is left after s6-svscan stops" \
-    wait_until 10 bash -c "! pgrep -u $service_user >/dev/null"
+    wait_until 10 user_has_no_processes "$service_user"
 }
 
 run_supervisor() {
@@ -321,6 +372,13 @@ EOF
   check "supervisord server runs as $service_user (pid $pid)" runs_as "$pid" "$service_user"
   check "supervisord writes the server's lines to its log file" \
     wait_until 10 log_has "$dir/mcp-terminal.log" "listening"
+  local session session_pid
+  session=$(open_session "$port" 'id -un; exec sleep 1000')
+  session_pid=$(json_field "$session" pid)
+  check "a session under supervisord reports $service_user from id -un" \
+    test "$(head -n 1 <<<"$(json_field "$session" text)")" = "$service_user"
+  check "the session's process runs as $service_user (pid $session_pid)" \
+    runs_as "$session_pid" "$service_user"
 
   old_pid=$pid
   started=$SECONDS
@@ -334,15 +392,18 @@ EOF
   else
     fail "supervisord restarts the killed server within 15 s"
   fi
+  check "the killed server's session process has ended (terminal hangup)" \
+    wait_until 10 ended "$session_pid"
+  session=$(open_session "$port" 'nohup sleep 1001 >/dev/null 2>&1 & exec sleep 1000')
 
   "${ctl[@]}" stop mcp-terminal >/dev/null
   check "supervisorctl stop leaves the program STOPPED" \
     bash -c "'${ctl[0]}' -c '$dir/supervisord.conf' status mcp-terminal | grep -q STOPPED"
   check "the server logs its clean stop" wait_until 10 log_has "$dir/mcp-terminal.log" "server stopped"
+  check "no process of $service_user is left after supervisorctl stop, nohup job included" \
+    wait_until 10 user_has_no_processes "$service_user"
 
   stop_pid "$supervisor"
-  check "no process of $service_user is left after supervisord stops" \
-    wait_until 10 bash -c "! pgrep -u $service_user >/dev/null"
 }
 
 if ((EUID != 0)); then
