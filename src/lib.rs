@@ -14,7 +14,8 @@
 //!   ([`session::screen`]), key encoding ([`session::keys`]), output capping
 //!   ([`session::output`]), waits ([`session::wait`]), process-tree kills
 //!   ([`session::process_tree`]) and the idle [`session::reaper`].
-//! - [`telemetry`]: logging to standard error.
+//! - [`telemetry`]: logging to standard error, as text or JSON lines.
+//! - [`readiness`]: readiness and stop notices for systemd and s6.
 //!
 //! # One tool call, end to end
 //!
@@ -32,6 +33,7 @@
 pub mod app;
 pub mod config;
 pub mod mcp;
+pub mod readiness;
 pub mod session;
 pub mod telemetry;
 pub mod transport;

@@ -12,10 +12,10 @@ fn main() -> ExitCode {
         Err(error) => {
             // Logging is not set up yet, so a configuration error goes straight to stderr.
             let _ = writeln!(std::io::stderr(), "mcp-terminal-server: {error}");
-            return ExitCode::from(2);
+            return ExitCode::from(app::EXIT_CONFIG);
         }
     };
-    telemetry::init(settings.log_level);
+    telemetry::init(settings.log_level, settings.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -142,6 +142,7 @@ pub async fn serve(
         url = %format!("http://{local}/mcp"),
         "listening"
     );
+    crate::readiness::notify_ready(settings.ready_fd, &format!("listening on {local}"));
     if settings.auth_token.is_none() {
         tracing::warn!(
             transport = "http",
@@ -626,6 +627,7 @@ mod tests {
             allowed_hosts: vec![],
             max_clients: 4,
             client_idle_timeout: Duration::from_secs(300),
+            ready_fd: None,
         }
     }
 
