@@ -105,8 +105,55 @@ impl BoundedOutput {
             );
         }
         bytes.extend(self.tail);
-        (String::from_utf8_lossy(&bytes).into_owned(), self.omitted)
+        let text = String::from_utf8_lossy(&bytes);
+        (strip_controls(&text), self.omitted)
     }
+}
+
+/// Removes escape sequences (CSI, OSC and other ESC sequences) and control
+/// characters other than tab, line feed and carriage return, so a program that colours
+/// its output even without a terminal returns plain text.
+fn strip_controls(text: &str) -> String {
+    let mut clean = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters and intermediates up to a final byte in @..~.
+                Some('[') => {
+                    while let Some(next) = chars.next() {
+                        if ('@'..='~').contains(&next) {
+                            break;
+                        }
+                    }
+                }
+                // OSC, DCS, SOS, PM, APC: up to BEL or ST (ESC \).
+                Some(']' | 'P' | 'X' | '^' | '_') => {
+                    while let Some(next) = chars.next() {
+                        if next == '\u{7}' {
+                            break;
+                        }
+                        if next == '\u{1b}' && chars.peek() == Some(&'\\') {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                // Other escape sequences: intermediates, then one final character.
+                Some(first) => {
+                    let mut next = Some(first);
+                    while next.is_some_and(|c| (' '..='/').contains(&c)) {
+                        next = chars.next();
+                    }
+                }
+                None => {}
+            },
+            '\t' | '\n' | '\r' => clean.push(c),
+            c if c.is_control() => {}
+            c => clean.push(c),
+        }
+    }
+    clean
 }
 
 /// Runs the command, killing its process group at the timeout or on cancellation.
@@ -251,6 +298,22 @@ mod tests {
         let (text, omitted) = output.into_text();
         assert_eq!(omitted, 6);
         assert_eq!(text, "abcd\n[... 6 bytes omitted ...]\nklmn");
+    }
+
+    #[test]
+    fn controls_are_stripped() {
+        assert_eq!(
+            strip_controls("a\u{1b}[31mred\u{1b}[0m\u{7}\0z\n"),
+            "aredz\n"
+        );
+        assert_eq!(
+            strip_controls("\u{1b}]0;title\u{7}x\u{1b}]8;;u\u{1b}\\y"),
+            "xy"
+        );
+        assert_eq!(
+            strip_controls("\u{1b}(Bplain\u{1b}7\ttab\r\n"),
+            "plain\ttab\r\n"
+        );
     }
 
     #[test]

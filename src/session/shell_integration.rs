@@ -58,6 +58,7 @@ impl ShellKind {
 
 const BASH_RC: &str = r#"# Shell integration of mcp-terminal-server for bash, read instead of ~/.bashrc.
 if [ -r ~/.bashrc ]; then . ~/.bashrc; fi
+__mcp_terminal_status() { return "$1"; }
 __mcp_terminal_precmd() {
     local status=$?
     printf '\033]133;D;%s;%s\007\033]133;A;%s\007' "${MCP_TERMINAL_NONCE-}" "$status" "${MCP_TERMINAL_NONCE-}"
@@ -65,6 +66,15 @@ __mcp_terminal_precmd() {
         *'133;B;'*) ;;
         *) PS1="${PS1-}"'\[\033]133;B;${MCP_TERMINAL_NONCE-}\007\]' ;;
     esac
+    # Run what the startup files put in PROMPT_COMMAND, with $? as the command left it.
+    # `||` keeps a non-zero status from ending the shell under errexit.
+    if [ -n "${__mcp_terminal_user_prompt_command-}" ]; then
+        if [ "$status" -eq 0 ]; then
+            eval "$__mcp_terminal_user_prompt_command"
+        else
+            __mcp_terminal_status "$status" || eval "$__mcp_terminal_user_prompt_command"
+        fi
+    fi
     # Hand the status on to the rest of PROMPT_COMMAND, except under errexit, where a
     # non-zero return would end the shell.
     case $- in
@@ -72,9 +82,16 @@ __mcp_terminal_precmd() {
         *) return "$status" ;;
     esac
 }
+# The startup files' PROMPT_COMMAND (a string, or an array joined with ;) stays in this
+# shell. Only the hook is exported, so `exec bash` and nested shells print marks too,
+# without commands their own startup files do not define.
+__mcp_terminal_join() { local IFS=';'; __mcp_terminal_user_prompt_command="${PROMPT_COMMAND[*]-}"; }
+__mcp_terminal_join
+unset -f __mcp_terminal_join
+unset PROMPT_COMMAND
+PROMPT_COMMAND=__mcp_terminal_precmd
 PS0='\033]133;C;${MCP_TERMINAL_NONCE-}\007'"${PS0-}"
-PROMPT_COMMAND="__mcp_terminal_precmd${PROMPT_COMMAND:+;$PROMPT_COMMAND}"
-export -f __mcp_terminal_precmd
+export -f __mcp_terminal_precmd __mcp_terminal_status
 export PROMPT_COMMAND PS0
 "#;
 

@@ -483,6 +483,36 @@ async fn integration_survives_exec_and_nesting() {
     server.stop().await;
 }
 
+/// A PROMPT_COMMAND set by the user's startup file keeps running, with the status of
+/// the last command, and is not exported to nested shells that do not define it.
+#[tokio::test]
+async fn startup_prompt_command_is_kept() {
+    let server = Server::start().await;
+    let home = TempDir::new("home");
+    std::fs::write(
+        home.path.join(".bashrc"),
+        "myhook() { echo \"status $?\" >> \"$HOME/hook.log\"; }\nPROMPT_COMMAND=myhook\n",
+    )
+    .expect("write .bashrc");
+    let id = open_shell(&server, &home, 80, 24).await;
+    let failed = server
+        .ok("session_exec", exec_args(&id, "(exit 9)", 10.0))
+        .await;
+    assert_eq!(failed["exit_code"], 9);
+    let log = std::fs::read_to_string(home.path.join("hook.log")).unwrap_or_default();
+    assert!(log.lines().any(|line| line == "status 9"), "{log}");
+
+    server
+        .ok("session_exec", exec_args(&id, "bash --norc", 10.0))
+        .await;
+    let nested = server
+        .ok("session_exec", exec_args(&id, "echo nested", 10.0))
+        .await;
+    assert_eq!(nested["output"], "nested\n", "{nested}");
+    assert_eq!(nested["exit_code"], 0);
+    server.stop().await;
+}
+
 /// sh (dash) has no hook before a command; the prompt carries the marks.
 #[tokio::test]
 async fn exec_in_posix_sh() {
