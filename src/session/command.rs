@@ -121,7 +121,7 @@ fn strip_controls(text: &str) -> String {
             '\u{1b}' => match chars.next() {
                 // CSI: parameters and intermediates up to a final byte in @..~.
                 Some('[') => {
-                    while let Some(next) = chars.next() {
+                    for next in chars.by_ref() {
                         if ('@'..='~').contains(&next) {
                             break;
                         }
