@@ -147,6 +147,12 @@ pub struct Cli {
     )]
     pub client_idle_timeout: String,
 
+    /// Append one JSON line per tool call to this file (created with mode 0600): time,
+    /// tool, session id, principal, arguments, byte counts and outcome. Text typed while
+    /// the terminal hides input is recorded as redacted.
+    #[arg(long, env = "MCP_AUDIT_LOG", value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+
     /// Log at debug level (one line per tool call).
     #[arg(long, conflicts_with = "verbose")]
     pub debug: bool,
@@ -203,6 +209,8 @@ pub struct Settings {
     pub log_level: LogLevel,
     /// `None` serves stdio.
     pub http: Option<HttpSettings>,
+    /// File that records every tool call; `None` records nothing.
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Settings of the streamable HTTP transport.
@@ -350,6 +358,10 @@ impl Settings {
             pass_env,
             log_level,
             http,
+            audit_log: cli
+                .audit_log
+                .clone()
+                .filter(|path| !path.as_os_str().is_empty()),
         })
     }
 }

@@ -14,6 +14,8 @@ use std::time::Duration;
 
 pub use tools::TerminalServer;
 
+use crate::audit::AuditLog;
+
 /// Settings the tool layer needs from the configuration.
 #[derive(Debug, Clone)]
 pub struct ToolSettings {
@@ -23,6 +25,8 @@ pub struct ToolSettings {
     pub default_max_chars: usize,
     /// Default pause between kill steps at close.
     pub kill_grace: Duration,
+    /// Record of every tool call, when `--audit-log` is set.
+    pub audit: Option<Arc<AuditLog>>,
 }
 
 impl ToolSettings {
@@ -31,7 +35,15 @@ impl ToolSettings {
             command_timeout,
             default_max_chars: DEFAULT_MAX_CHARS,
             kill_grace,
+            audit: None,
         })
+    }
+
+    /// Adds the audit log that records every tool call.
+    pub fn with_audit(self: Arc<Self>, audit: Option<Arc<AuditLog>>) -> Arc<Self> {
+        let mut settings = Arc::unwrap_or_clone(self);
+        settings.audit = audit;
+        Arc::new(settings)
     }
 }
 

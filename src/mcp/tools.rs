@@ -755,6 +755,21 @@ fn render(
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for TerminalServer {
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        let audit = self.settings.audit.as_deref();
+        let record = audit.map(|log| log.begin(&request, &self.table));
+        let context = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        let response = self.tool_router.call(context).await;
+        if let (Some(log), Some(record)) = (audit, record) {
+            log.finish(record, &response);
+        }
+        response
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new(

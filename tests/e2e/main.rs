@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod audit;
 mod connections;
 mod core;
 mod http;
