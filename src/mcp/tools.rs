@@ -809,6 +809,7 @@ mod tests {
         assert!(term_size(Some(0), Some(24)).is_err());
         assert!(term_size(Some(80), Some(0)).is_err());
         assert!(term_size(Some(1), Some(24)).is_err());
+        assert!(term_size(Some(80), Some(1)).is_err());
         assert_eq!(
             term_size(None, None).ok(),
             Some(TermSize { cols: 80, rows: 24 })

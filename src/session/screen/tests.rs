@@ -1108,3 +1108,58 @@ fn man_recording_matches_reference() {
     );
     assert_eq!(screen.cursor_position(), (23, 57));
 }
+
+#[test]
+fn history_capacity_follows_cell_budget() {
+    use super::emulator::{HISTORY_CELL_BUDGET, history_capacity};
+    assert_eq!(history_capacity(10_000, 80), 10_000);
+    assert_eq!(history_capacity(10_000, 1000), HISTORY_CELL_BUDGET / 1000);
+    let limits = ScreenLimits {
+        scrollback_rows: 10_000,
+        transcript_bytes: 1 << 20,
+    };
+    let screen = Screen::new(
+        TermSize {
+            cols: 1000,
+            rows: 500,
+        },
+        limits,
+    );
+    let capacity = screen.emulator.borrow().screen().scrollback_capacity();
+    assert_eq!(capacity, HISTORY_CELL_BUDGET / 1000);
+}
+
+#[test]
+fn widening_moves_history_out_of_budget() {
+    let limits = ScreenLimits {
+        scrollback_rows: 10_000,
+        transcript_bytes: 1 << 20,
+    };
+    let mut screen = Screen::new(TermSize { cols: 10, rows: 4 }, limits);
+    for line in 0..5000 {
+        screen.process(format!("line {line}\r\n").as_bytes());
+    }
+    screen.process(b"tail");
+    let visible = screen.visible_rows();
+    let history = screen.scrollback_text();
+    let cursor = screen.cursor_position();
+
+    screen.resize(TermSize {
+        cols: 1000,
+        rows: 4,
+    });
+
+    let capacity = screen.emulator.borrow().screen().scrollback_capacity();
+    assert!(
+        capacity * 1000 <= super::emulator::HISTORY_CELL_BUDGET,
+        "{capacity}"
+    );
+    assert_eq!(screen.visible_rows(), visible);
+    assert_eq!(screen.cursor_position(), cursor);
+    assert_eq!(screen.scrollback_text(), history);
+    screen.process(b" more\r\nnext");
+    assert_eq!(screen.visible_rows()[2], "tail more");
+    assert_eq!(screen.visible_rows()[3], "next");
+    let output = screen.output_since(None).text;
+    assert!(output.ends_with("line 4999\ntail more\nnext"), "{output}");
+}
