@@ -5,6 +5,7 @@
 //! [`crate::session`]. Errors the model can act on come back as tool results with
 //! `isError: true`; malformed requests are JSON-RPC errors raised by rmcp.
 
+pub mod check;
 pub mod params;
 pub mod results;
 mod tools;

@@ -48,7 +48,7 @@ session_read returns the screen or the output since a cursor, optionally waiting
 the session and every process it started. Sessions outlive client reconnects.";
 
 /// A tool-level failure: the model reads the message and decides what to do.
-struct ToolError(String);
+pub(super) struct ToolError(pub(super) String);
 
 impl From<SessionError> for ToolError {
     fn from(error: SessionError) -> Self {
@@ -462,15 +462,15 @@ fn write_error(session: &Session, error: WriteError, total: usize) -> ToolError 
 }
 
 /// A validated read: what to wait for and how to render.
-struct ReadPlan {
+pub(super) struct ReadPlan {
     view: View,
     since: Option<OutputCursor>,
-    wait: Option<WaitSpec>,
-    max_chars: usize,
+    pub(super) wait: Option<WaitSpec>,
+    pub(super) max_chars: usize,
 }
 
 impl ReadPlan {
-    fn from_options(
+    pub(super) fn from_options(
         options: &ReadOptions,
         settings: &ToolSettings,
         for_write: bool,
@@ -541,7 +541,7 @@ fn compile_pattern(pattern: &str) -> Result<Regex, ToolError> {
 
 /// Converts a duration parameter in seconds, rejecting negative, non-finite and values
 /// over `max`.
-fn seconds(name: &str, value: f64, max: Duration) -> Result<Duration, ToolError> {
+pub(super) fn seconds(name: &str, value: f64, max: Duration) -> Result<Duration, ToolError> {
     if !value.is_finite() || value < 0.0 {
         return Err(ToolError(format!(
             "invalid {name} {value}: pass a number of seconds from 0 to {}",
@@ -556,11 +556,12 @@ fn seconds(name: &str, value: f64, max: Duration) -> Result<Duration, ToolError>
     Ok(Duration::from_secs_f64(value))
 }
 
-const READ_PARAMETERS: &str = "session_id, view, since, wait_for, settle, timeout, max_chars";
-const WRITE_PARAMETERS: &str =
+pub(super) const READ_PARAMETERS: &str =
+    "session_id, view, since, wait_for, settle, timeout, max_chars";
+pub(super) const WRITE_PARAMETERS: &str =
     "session_id, input, keys, submit, paste, view, since, wait_for, settle, timeout, max_chars";
 
-fn reject_unknown(
+pub(super) fn reject_unknown(
     unknown: &BTreeMap<String, serde_json::Value>,
     valid: &str,
 ) -> Result<(), ToolError> {
@@ -572,7 +573,7 @@ fn reject_unknown(
     }
 }
 
-fn term_size(cols: Option<u16>, rows: Option<u16>) -> Result<TermSize, ToolError> {
+pub(super) fn term_size(cols: Option<u16>, rows: Option<u16>) -> Result<TermSize, ToolError> {
     let cols = cols.unwrap_or(DEFAULT_COLS);
     let rows = rows.unwrap_or(DEFAULT_ROWS);
     if !(MIN_COLS..=MAX_COLS).contains(&cols) {
@@ -589,7 +590,7 @@ fn term_size(cols: Option<u16>, rows: Option<u16>) -> Result<TermSize, ToolError
 }
 
 /// Validates session_open parameters into a spawn request.
-fn spawn_request(params: OpenParams) -> Result<SpawnRequest, ToolError> {
+pub(super) fn spawn_request(params: OpenParams) -> Result<SpawnRequest, ToolError> {
     let program = match (params.command, params.argv) {
         (Some(_), Some(_)) => {
             return Err(ToolError("pass either command or argv, not both".into()));
@@ -635,7 +636,7 @@ fn spawn_request(params: OpenParams) -> Result<SpawnRequest, ToolError> {
 
 /// Builds the bytes of a session_write: input (or a paste), then keys, then Enter.
 /// Validates everything first, so an error writes nothing.
-fn input_bytes(
+pub(super) fn input_bytes(
     params: &WriteParams,
     application_cursor: bool,
     bracketed_paste: bool,
