@@ -39,7 +39,8 @@ const OPEN_TIMEOUT: Duration = Duration::from_secs(1);
 /// session_resize waits this long for the program to redraw.
 const RESIZE_SETTLE: Duration = Duration::from_millis(200);
 const RESIZE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Maximum time a write waits for the program to read its input.
+/// Maximum time a write waits for the program to read its input; a shorter `timeout` of
+/// the call wins.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const INSTRUCTIONS: &str = "Persistent terminal sessions. session_open starts a shell (or a command) on a \
@@ -266,8 +267,14 @@ impl TerminalServer {
         if !bytes.is_empty() {
             let writer = Arc::clone(&session);
             let length = bytes.len();
+            // A write gives up at the call's timeout, so a program that never reads
+            // cannot hold the call longer than the caller allowed.
+            let write_timeout = options
+                .wait
+                .as_ref()
+                .map_or(WRITE_TIMEOUT, |wait| wait.timeout.min(WRITE_TIMEOUT));
             let outcome =
-                tokio::task::spawn_blocking(move || writer.write_input(&bytes, WRITE_TIMEOUT))
+                tokio::task::spawn_blocking(move || writer.write_input(&bytes, write_timeout))
                     .await
                     .map_err(|error| {
                         ToolError(format!("write to session {} failed: {error}", session.id))
@@ -447,10 +454,9 @@ fn write_error(session: &Session, error: WriteError, total: usize) -> ToolError 
     let id = session.id;
     ToolError(match error {
         WriteError::TimedOut { written } => format!(
-            "session {id} did not read its input: {written} of {total} bytes were written in {} s; \
-             the program is not reading its terminal, so check the screen with session_read, \
-             or interrupt it with keys such as C-c",
-            WRITE_TIMEOUT.as_secs()
+            "session {id} did not read its input: {written} of {total} bytes were written before \
+             the write timed out, and the rest was not; the program is not reading its terminal, \
+             so check the screen with session_read, or interrupt it with keys such as C-c"
         ),
         WriteError::Closed { written } => {
             format!("session {id} closed while writing: {written} of {total} bytes were written")

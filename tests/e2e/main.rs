@@ -6,6 +6,7 @@ mod harness;
 mod audit;
 mod connections;
 mod core;
+mod hostile;
 mod http;
 mod interactive;
 mod process;

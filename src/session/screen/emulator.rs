@@ -494,10 +494,10 @@ fn non_zero(size: TermSize) -> (NonZeroU16, NonZeroU16) {
     )
 }
 
-/// Cells of emulator history one session may hold. vt100 stores about 32 bytes per cell
-/// (vt100 0.18.1), so this is about 50 MiB: 10,000 rows at 160 columns. Rows beyond it
-/// live in the transcript as plain text.
-pub(super) const HISTORY_CELL_BUDGET: usize = 1_600_000;
+/// Cells of emulator history one session may hold. vt100 0.18.1 stores 32 bytes per
+/// cell, so this is about 31 MiB: 10,000 rows at 100 columns. Rows beyond it live in the
+/// transcript as plain text.
+pub(super) const HISTORY_CELL_BUDGET: usize = 1_000_000;
 
 /// History rows the emulator keeps at width `cols`: the configured rows, fewer when
 /// they would exceed [`HISTORY_CELL_BUDGET`].

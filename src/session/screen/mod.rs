@@ -160,7 +160,7 @@ impl Screen {
         emulator
             .screen()
             .rows(0, u16::MAX)
-            .map(|row| trim_end(&row).to_owned())
+            .map(|row| restore_replacements(trim_end(&row)))
             .collect()
     }
 
@@ -218,7 +218,7 @@ impl Screen {
         while lines.last().is_some_and(String::is_empty) {
             lines.pop();
         }
-        lines.join("\n")
+        restore_replacements(&lines.join("\n"))
     }
 
     /// Reports whether `cursor` was issued by this screen (not by another session, and
@@ -286,7 +286,7 @@ impl Screen {
         });
 
         OutputSlice {
-            text,
+            text: restore_replacements(&text),
             cursor: OutputCursor {
                 row: layout.cursor_row(),
                 tag: self.tag,
@@ -341,6 +341,11 @@ impl MainLayout {
             .map_or(self.cursor_row, |row| row.max(self.cursor_row));
         self.scrollback_start + self.scrollback_len + u64::from(last_visible)
     }
+}
+
+/// Turns the stand-in the filter feeds vt100 back into U+FFFD.
+fn restore_replacements(text: &str) -> String {
+    text.replace(filter::REPLACEMENT_STAND_IN, "\u{FFFD}")
 }
 
 fn trim_end(text: &str) -> &str {

@@ -359,16 +359,16 @@ fn utf8_split_three_byte_character() {
 #[test]
 fn utf8_stray_bytes_pass_at_once() {
     let mut screen = new_screen(20, 3);
-    // A stray continuation byte and an invalid lead byte are not held back: the `a`
-    // after them shows in the same read.
+    // A stray continuation byte and an invalid lead byte are not held back: they show
+    // as U+FFFD, and the `a` after them in the same read.
     screen.process(b"\x80\xffa");
-    assert_eq!(screen.visible_rows()[0], "a");
+    assert_eq!(screen.visible_rows()[0], "\u{fffd}\u{fffd}a");
     // A held lead byte is flushed at end of file.
     screen.process(b"b\xc3");
-    assert_eq!(screen.visible_rows()[0], "ab");
+    assert_eq!(screen.visible_rows()[0], "\u{fffd}\u{fffd}ab");
     screen.finish();
     screen.process(b"c");
-    assert_eq!(screen.visible_rows()[0], "abc");
+    assert_eq!(screen.visible_rows()[0], "\u{fffd}\u{fffd}ab\u{fffd}c");
 }
 
 #[test]
@@ -1162,4 +1162,13 @@ fn widening_moves_history_out_of_budget() {
     assert_eq!(screen.visible_rows()[3], "next");
     let output = screen.output_since(None).text;
     assert!(output.ends_with("line 4999\ntail more\nnext"), "{output}");
+}
+
+#[test]
+fn invalid_utf8_becomes_replacement_characters() {
+    let screen = screen_after(20, 3, &[b"D\xff\xfeE", b" \xe4\xbd", b"\xa0 \xc3"]);
+    assert_eq!(screen.visible_rows()[0], "D\u{fffd}\u{fffd}E 你");
+    let mut screen = screen;
+    screen.finish();
+    assert_eq!(screen.visible_rows()[0], "D\u{fffd}\u{fffd}E 你 \u{fffd}");
 }
