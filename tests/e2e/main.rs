@@ -12,3 +12,4 @@ mod interactive;
 mod process;
 mod robustness;
 mod server;
+mod stdio_wire;
