@@ -34,7 +34,8 @@ for variant in "--host 0.0.0.0" "--host ::" "MCP_HOST=0.0.0.0"; do
   echo "$variant: status $status after ${took} s: $(grep -m1 -i token "$T/err" || true)"
   check "$variant exits non-zero" test "$status" -ne 0 -a "$status" -ne 124
   check "$variant exits within 2 s" python3 -c "import sys; sys.exit(not $took < 2)"
-  check "$variant names --auth-token-file and MCP_AUTH_TOKEN" grep -q -- "--auth-token-file.*\|MCP_AUTH_TOKEN" "$T/err"
+  check "$variant names --auth-token-file" grep -q -- --auth-token-file "$T/err"
+  check "$variant names MCP_AUTH_TOKEN" grep -q MCP_AUTH_TOKEN "$T/err"
 done
 
 echo "--- 2. wildcard bind with a token file"

@@ -1172,3 +1172,35 @@ fn invalid_utf8_becomes_replacement_characters() {
     screen.finish();
     assert_eq!(screen.visible_rows()[0], "D\u{fffd}\u{fffd}E 你 \u{fffd}");
 }
+
+/// Inputs that panic vt100 0.16 after a shrinking resize, and a screen created with 0
+/// rows: each leaves a screen of the current size, without a rebuild.
+#[test]
+fn vt100_crash_inputs_keep_the_screen() {
+    let cases: [(TermSize, &[u8], TermSize, &[u8]); 2] = [
+        (
+            TermSize { cols: 4, rows: 2 },
+            "a你".as_bytes(),
+            TermSize { cols: 2, rows: 2 },
+            b"\x1b[K",
+        ),
+        (
+            TermSize { cols: 10, rows: 3 },
+            "aaaaaaaaあ".as_bytes(),
+            TermSize { cols: 9, rows: 3 },
+            b"\x1b[1;9Hz",
+        ),
+    ];
+    for (size, before, resized, after) in cases {
+        let mut screen = Screen::new(size, LIMITS);
+        screen.process(before);
+        screen.resize(resized);
+        screen.process(after);
+        assert_eq!(screen.size(), resized);
+        assert_eq!(screen.visible_rows().len(), usize::from(resized.rows));
+        assert_eq!(screen.resets(), 0);
+    }
+    let mut screen = Screen::new(TermSize { cols: 80, rows: 0 }, LIMITS);
+    screen.process(b"text");
+    assert_eq!(screen.visible_rows(), ["text"]);
+}
