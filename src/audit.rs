@@ -1,7 +1,7 @@
 //! The audit log: one JSON line per tool call, appended to the file named by
 //! `--audit-log` (`MCP_AUDIT_LOG`).
 //!
-//! A record holds the time (RFC 3339, UTC, milliseconds), the tool, the session id, the
+//! A record contains the time (RFC 3339, UTC, milliseconds), the tool, the session id, the
 //! principal, the arguments, the byte counts of the arguments and of the result, and the
 //! outcome:
 //!
@@ -38,7 +38,7 @@ use sha2::{Digest, Sha256};
 
 use crate::session::table::SessionTable;
 
-/// Longest string value kept whole in a record; longer ones keep this many characters.
+/// Maximum characters of a string value in a record; longer strings keep this many.
 pub const MAX_LOGGED_CHARS: usize = 1000;
 
 /// Arguments that carry text typed into a session's terminal.
@@ -52,8 +52,8 @@ pub struct AuditOpenError {
     source: std::io::Error,
 }
 
-/// Who made the calls a server receives. Every client of one server is the same
-/// principal, so it is fixed at start.
+/// The principal behind every call a server receives. Every client of one server is
+/// the same principal, so it is fixed at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
     /// The client that started the server on standard input and output.
@@ -66,7 +66,7 @@ pub enum Principal {
 
 impl Principal {
     /// Names the holder of `token` by the first 12 hex digits of its SHA-256 digest, which
-    /// tells tokens apart without revealing them.
+    /// distinguishes tokens without revealing them.
     pub fn from_token(token: &[u8]) -> Self {
         let digest = Sha256::digest(token);
         let hex: String = digest[..6]
@@ -207,7 +207,7 @@ struct Record<'a> {
     error: Option<String>,
 }
 
-/// What a record says about a finished call.
+/// The outcome fields of a record for a finished call.
 struct Outcome {
     label: &'static str,
     error: Option<String>,

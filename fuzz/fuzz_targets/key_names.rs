@@ -68,7 +68,7 @@ fuzz_target!(|input: Input| {
         Ok(bytes) => {
             let expected: Vec<u8> = each
                 .into_iter()
-                .flat_map(|encoded| encoded.expect("accepted array holds only valid names"))
+                .flat_map(|encoded| encoded.expect("an accepted array contains only valid names"))
                 .collect();
             assert_eq!(bytes, expected);
         }

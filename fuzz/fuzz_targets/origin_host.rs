@@ -54,8 +54,8 @@ struct Input {
     allowed_origins: Vec<(bool, Part, Option<u16>)>,
 }
 
-/// (scheme, host, port) of an origin as the `url` crate reads it, with a trailing dot
-/// dropped from the host; `None` for anything but a bare http or https origin.
+/// Parses an origin with the `url` crate into (scheme, host, port), without a trailing
+/// dot on the host. Anything but a bare http or https origin gives `None`.
 fn reference_origin(value: &str) -> Option<(String, String, u16)> {
     let url = Url::parse(value.trim()).ok()?;
     let bare = url.username().is_empty()

@@ -26,7 +26,7 @@ pub struct CheckedCall {
     /// Bytes a session_write would type (with the application-cursor and bracketed-paste
     /// modes off).
     pub input_bytes: Option<usize>,
-    /// Longest wait of a session_write or session_read.
+    /// Maximum wait of a session_write or session_read.
     pub wait: Option<Duration>,
     /// Characters a read may return.
     pub max_chars: Option<usize>,

@@ -45,7 +45,7 @@ async fn watch_stdout_closed(shutdown: tokio_util::sync::CancellationToken) {
 const PIPE_BYTES: usize = 64 * 1024;
 
 /// Standard input and output as rmcp's transport, with one check in between: rmcp
-/// 3.11 drops a line that is not JSON without a reply, so such a line is answered here
+/// 3.11 drops a line that is not JSON without a reply, so the forwarding task replies
 /// with a JSON-RPC parse error (-32700), as JSON-RPC 2.0 requires. Whole lines are
 /// forwarded, so the error never splits a message of rmcp's.
 fn checked_stdio() -> (
@@ -60,8 +60,8 @@ fn checked_stdio() -> (
     (rmcp_input, rmcp_output)
 }
 
-/// Copies JSON lines from stdin to rmcp and turns the others into parse errors. Ends
-/// at end of input, which rmcp then sees as its own.
+/// Copies JSON lines from stdin to rmcp and turns the others into parse errors. At end
+/// of input it closes rmcp's input, so rmcp ends as it would on stdin.
 async fn forward_input(
     mut to_rmcp: tokio::io::WriteHalf<tokio::io::SimplexStream>,
     errors: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,

@@ -15,9 +15,9 @@ fn audit_records(path: &std::path::Path) -> Vec<Value> {
         .collect()
 }
 
-/// Over HTTP with a token: every call is one record naming the token's fingerprint;
-/// text typed at a password prompt, the token and env values never reach the file, and
-/// stderr at debug level has neither the typed secrets nor the token.
+/// Over HTTP with a token, every call is one record naming the token's fingerprint.
+/// Text typed at a password prompt, the token and env values never reach the file, and
+/// stderr at debug level contains neither the typed secrets nor the token.
 #[tokio::test]
 async fn audit_log_records_calls_and_redacts_hidden_input() {
     let dir = TempDir::new("audit");

@@ -46,7 +46,7 @@ fn panic_free(stderr: &str) {
 }
 
 /// Every out-of-range or mistyped size is rejected with the valid range and starts
-/// nothing; a storm of resizes between 24×80 and 2×2 over wide characters leaves a
+/// nothing. A storm of resizes between 24×80 and 2×2 over wide characters leaves a
 /// working 24×80 session, and the server's peak memory stays bounded.
 #[tokio::test]
 async fn terminal_sizes_are_bounded() {
@@ -240,8 +240,9 @@ fn assert_clean(what: &str, value: &Value) {
 }
 
 /// Clipboard and title sequences, a screen clear, colours, a raw C1 CSI and invalid
-/// UTF-8 come out as clean text in every view: the clipboard payload nowhere, the title
-/// only in `title`, invalid bytes as U+FFFD, and the visible text in order.
+/// UTF-8 come out as clean text in every view. The clipboard payload appears nowhere and
+/// the title only in `title`, invalid bytes become U+FFFD, and the visible text keeps
+/// its order.
 #[tokio::test]
 async fn output_is_sanitised_in_every_view() {
     let server = Server::start().await;
@@ -299,8 +300,8 @@ async fn output_is_sanitised_in_every_view() {
 
 /// 3 MiB of input is rejected naming the 1 MiB limit and types nothing. Writes of a
 /// million characters to four programs that never read return once their timeout
-/// passes, saying how much reached the terminal, while other sessions answer; closing
-/// the four ends them.
+/// passes, with how much reached the terminal, while other sessions return reads.
+/// Closing the four ends them.
 #[tokio::test]
 async fn oversized_and_stuck_writes_are_bounded() {
     let server = Server::start().await;
@@ -354,8 +355,8 @@ async fn oversized_and_stuck_writes_are_bounded() {
     // Each write gives up at its 3 s timeout instead of the 10 s default.
     assert!(elapsed < Duration::from_secs(8), "writes took {elapsed:?}");
     // In canonical mode the line discipline discards input beyond its 4 KiB line
-    // buffer instead of blocking, so a write can also succeed; one that blocks says how
-    // much reached the terminal.
+    // buffer instead of blocking, so a write can also succeed. The error of a write that
+    // blocks gives how much reached the terminal.
     for result in results {
         if result.is_error == Some(true) {
             let message = format!("{:?}", result.content);

@@ -111,7 +111,7 @@ fn session_id(response: &Value) -> String {
 
 /// Garbage lines, unknown methods, mistyped arguments, 10 MB of output and emulator
 /// crash inputs: each request gets exactly one response with its id and the right
-/// error code, stdout holds nothing but JSON-RPC, and the exit status is 0.
+/// error code, stdout contains nothing but JSON-RPC, and the exit status is 0.
 #[test]
 fn stdio_hostile_requests_keep_the_wire_clean() {
     let mut server = RawStdio::start();

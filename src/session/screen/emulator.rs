@@ -494,7 +494,7 @@ fn non_zero(size: TermSize) -> (NonZeroU16, NonZeroU16) {
     )
 }
 
-/// Cells of emulator history one session may hold. vt100 0.18.1 stores 32 bytes per
+/// Maximum cells of emulator history per session. vt100 0.18.1 stores 32 bytes per
 /// cell, so this is about 31 MiB: 10,000 rows at 100 columns. Rows beyond it live in the
 /// transcript as plain text.
 pub(super) const HISTORY_CELL_BUDGET: usize = 1_000_000;
