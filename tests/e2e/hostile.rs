@@ -8,15 +8,6 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix(field))
-        .and_then(|value| value.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Peak resident memory of `pid` since it started.
 fn hwm_kib(pid: u32) -> u64 {
     status_kib(pid, "VmHWM:")
@@ -411,4 +402,60 @@ async fn default_bind_is_loopback_only() {
     // /proc/net/tcp writes 127.0.0.1 as little-endian hex.
     assert_eq!(addresses, ["0100007F"], "listening on {addresses:?}");
     assert_eq!(server.health().await["status"], "ok");
+}
+
+/// Session ids are distinct version-4 UUIDs that share no 12-character prefix, and a
+/// guessed id gets the same message as a random one, apart from the value.
+#[tokio::test]
+async fn session_ids_are_random_uuids() {
+    let server = Server::start().await;
+    let mut ids = Vec::new();
+    for _ in 0..60 {
+        let opened = server.ok("session_open", json!({"argv": ["true"]})).await;
+        let id = opened["session_id"]
+            .as_str()
+            .expect("session_id")
+            .to_owned();
+        server.ok("session_close", json!({"session_id": id})).await;
+        ids.push(id);
+    }
+    for id in &ids {
+        let parsed = uuid::Uuid::parse_str(id).unwrap_or_else(|error| panic!("{id}: {error}"));
+        assert_eq!(parsed.get_version_num(), 4, "{id}");
+    }
+    let prefixes: std::collections::HashSet<&str> = ids.iter().map(|id| &id[..12]).collect();
+    assert_eq!(
+        prefixes.len(),
+        ids.len(),
+        "two ids share a 12-character prefix"
+    );
+
+    let random = uuid::Uuid::new_v4().to_string();
+    let mut altered = ids[0].clone();
+    let last = if altered.ends_with('0') { "1" } else { "0" };
+    altered.replace_range(altered.len() - 1.., last);
+    let reference = server
+        .err("session_read", json!({"session_id": random}))
+        .await
+        .replace(&random, "ID");
+    assert!(reference.contains("session_list"), "{reference}");
+    let message = server
+        .err("session_read", json!({"session_id": altered}))
+        .await
+        .replace(&altered, "ID");
+    assert_eq!(message, reference, "guess {altered:?}");
+    // Values that are not UUIDs get a message of their own, which tells nothing about
+    // the sessions that exist.
+    for guess in ["1", "0"] {
+        let message = server
+            .err("session_read", json!({"session_id": guess}))
+            .await;
+        assert!(message.contains(&format!("{guess:?}")), "{message}");
+        assert!(message.contains("session_list"), "{message}");
+    }
+    let closed = server
+        .err("session_read", json!({"session_id": ids[1]}))
+        .await;
+    assert!(closed.contains("closed"), "{closed}");
+    server.stop().await;
 }
