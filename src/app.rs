@@ -10,10 +10,12 @@
 //! a port in use (restarting may help).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::{AuditLog, AuditOpenError, Principal};
 use crate::config::Settings;
 use crate::mcp::{TerminalServer, ToolSettings};
 use crate::session::screen::ScreenLimits;
@@ -61,11 +63,19 @@ pub async fn run(settings: Settings) -> ExitCode {
         .map(|idle| tokio::spawn(reaper::run(table.clone(), idle, shutdown.clone())));
     let signals = tokio::spawn(watch_signals(shutdown.clone()));
 
+    let audit = match open_audit_log(&settings) {
+        Ok(audit) => audit,
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            return ExitCode::FAILURE;
+        }
+    };
     let tools = ToolSettings::new(
         settings.command_timeout,
         settings.kill_grace,
         settings.legacy_tools,
-    );
+    )
+    .with_audit(audit);
     let outcome = match &settings.http {
         None => stdio::serve(TerminalServer::new(table.clone(), tools), shutdown.clone())
             .await
@@ -131,6 +141,23 @@ fn warn_if_root() {
             "running as root: every session and command runs with root rights; run the server as an unprivileged user (see deploy/README.md)"
         );
     }
+}
+
+/// Opens the audit log when one is configured, naming the principal the transport serves.
+fn open_audit_log(settings: &Settings) -> Result<Option<Arc<AuditLog>>, AuditOpenError> {
+    let Some(path) = &settings.audit_log else {
+        return Ok(None);
+    };
+    let principal = match &settings.http {
+        None => Principal::Stdio,
+        Some(http) => match &http.auth_token {
+            Some(token) => Principal::from_token(token.as_bytes()),
+            None => Principal::Unauthenticated,
+        },
+    };
+    let log = AuditLog::open(path, principal)?;
+    tracing::info!(path = %path.display(), "recording tool calls in the audit log");
+    Ok(Some(Arc::new(log)))
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT.

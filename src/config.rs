@@ -173,6 +173,12 @@ pub struct Cli {
           value_parser = clap::value_parser!(i32).range(3..))]
     pub ready_fd: Option<i32>,
 
+    /// Append one JSON line per tool call to this file (created with mode 0600): time,
+    /// tool, session id, principal, arguments, byte counts and outcome. Text typed while
+    /// the terminal hides input is recorded as redacted.
+    #[arg(long, env = "MCP_AUDIT_LOG", value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+
     /// Log at debug level (one line per tool call).
     #[arg(long, conflicts_with = "verbose")]
     pub debug: bool,
@@ -238,6 +244,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// `None` serves stdio.
     pub http: Option<HttpSettings>,
+    /// File that records every tool call; `None` records nothing.
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Settings of the streamable HTTP transport.
@@ -390,6 +398,10 @@ impl Settings {
             log_level,
             log_format: cli.log_format,
             http,
+            audit_log: cli
+                .audit_log
+                .clone()
+                .filter(|path| !path.as_os_str().is_empty()),
         })
     }
 }

@@ -6,6 +6,7 @@
 //! - [`config`]: command-line flags and environment variables, validated into
 //!   [`config::Settings`] with units in the field names.
 //! - [`app`]: start-up and the shutdown order.
+//! - [`audit`]: the JSON-lines record of every tool call (`--audit-log`).
 //! - [`transport`]: how MCP reaches the server: stdio, or streamable HTTP behind Host,
 //!   Origin and token checks.
 //! - [`mcp`]: the tools, their parameter and result types; no PTY code.
@@ -31,6 +32,7 @@
 //! rendering.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod mcp;
 pub mod readiness;

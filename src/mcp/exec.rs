@@ -41,7 +41,7 @@ const SIGNALS: &[(&str, i32)] = &[
 ];
 
 /// Parses a signal name such as `INT`, `SIGINT` or `int`.
-fn parse_signal(name: &str) -> Result<(&'static str, i32), ToolError> {
+pub(super) fn parse_signal(name: &str) -> Result<(&'static str, i32), ToolError> {
     let upper = name.trim().to_ascii_uppercase();
     let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
     SIGNALS

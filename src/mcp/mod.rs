@@ -6,6 +6,7 @@
 //! `isError: true`; malformed requests are JSON-RPC errors raised by rmcp.
 
 mod call;
+pub mod check;
 mod exec;
 mod legacy;
 pub mod params;
@@ -16,6 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use tools::TerminalServer;
+
+use crate::audit::AuditLog;
 
 /// Settings the tool layer needs from the configuration.
 #[derive(Debug, Clone)]
@@ -28,6 +31,8 @@ pub struct ToolSettings {
     pub kill_grace: Duration,
     /// Also offer `persistent_shell` and `session_manager`.
     pub legacy_tools: bool,
+    /// Record of every tool call, when `--audit-log` is set.
+    pub audit: Option<Arc<AuditLog>>,
 }
 
 impl ToolSettings {
@@ -37,7 +42,15 @@ impl ToolSettings {
             default_max_chars: DEFAULT_MAX_CHARS,
             kill_grace,
             legacy_tools,
+            audit: None,
         })
+    }
+
+    /// Adds the audit log that records every tool call.
+    pub fn with_audit(self: Arc<Self>, audit: Option<Arc<AuditLog>>) -> Arc<Self> {
+        let mut settings = Arc::unwrap_or_clone(self);
+        settings.audit = audit;
+        Arc::new(settings)
     }
 }
 

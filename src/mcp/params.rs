@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+
+use crate::session::{MAX_COLS, MAX_ROWS, MIN_COLS, MIN_ROWS};
 
 // The rendering of the terminal that a read returns. Plain comments, not doc comments: the
 // variants' docs would be copied into every input schema that models read.
@@ -34,8 +37,10 @@ pub struct OpenParams {
     /// Environment changes; null removes a variable.
     pub env: Option<BTreeMap<String, Option<String>>>,
     /// Columns, 2-1000 (default 80).
+    #[serde(default, deserialize_with = "optional_cols")]
     pub cols: Option<u16>,
-    /// Rows, 1-500 (default 24).
+    /// Rows, 2-500 (default 24).
+    #[serde(default, deserialize_with = "optional_rows")]
     pub rows: Option<u16>,
     /// Label shown by session_list.
     pub name: Option<String>,
@@ -105,8 +110,10 @@ pub struct CloseParams {
 pub struct ResizeParams {
     pub session_id: String,
     /// 2-1000.
+    #[serde(deserialize_with = "cols")]
     pub cols: u16,
-    /// 1-500.
+    /// 2-500.
+    #[serde(deserialize_with = "rows")]
     pub rows: u16,
 }
 
@@ -182,4 +189,40 @@ pub struct SessionManagerParams {
     pub action: ManagerAction,
     /// Session name or id, for close.
     pub session_id: Option<String>,
+}
+
+// Terminal sizes are read through these so that a value of the wrong type or outside
+// u16 gets the same message, naming the valid range, as one outside the range.
+fn cols<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    size_in_range(deserializer, "cols", MIN_COLS, MAX_COLS)
+}
+
+fn rows<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    size_in_range(deserializer, "rows", MIN_ROWS, MAX_ROWS)
+}
+
+fn optional_cols<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
+    cols(deserializer).map(Some)
+}
+
+fn optional_rows<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
+    rows(deserializer).map(Some)
+}
+
+fn size_in_range<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    name: &str,
+    min: u16,
+    max: u16,
+) -> Result<u16, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    value
+        .as_u64()
+        .and_then(|size| u16::try_from(size).ok())
+        .filter(|size| (min..=max).contains(size))
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "invalid {name} {value}: pass a whole number from {min} to {max}"
+            ))
+        })
 }

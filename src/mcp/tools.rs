@@ -47,7 +47,8 @@ const OPEN_PROMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// session_resize waits this long for the program to redraw.
 const RESIZE_SETTLE: Duration = Duration::from_millis(200);
 const RESIZE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Maximum time a write waits for the program to read its input.
+/// Maximum time a write waits for the program to read its input; a shorter `timeout` of
+/// the call wins.
 pub(super) const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
 const INSTRUCTIONS: &str = "Persistent terminal sessions. session_open starts a shell (or a command) on a \
@@ -441,8 +442,14 @@ impl TerminalServer {
         if !bytes.is_empty() {
             let writer = Arc::clone(&session);
             let length = bytes.len();
+            // A write gives up at the call's timeout, so a program that never reads
+            // cannot hold the call longer than the caller allowed.
+            let write_timeout = options
+                .wait
+                .as_ref()
+                .map_or(WRITE_TIMEOUT, |wait| wait.timeout.min(WRITE_TIMEOUT));
             let outcome =
-                tokio::task::spawn_blocking(move || writer.write_input(&bytes, WRITE_TIMEOUT))
+                tokio::task::spawn_blocking(move || writer.write_input(&bytes, write_timeout))
                     .await
                     .map_err(|error| {
                         ToolError(format!("write to session {} failed: {error}", session.id))
@@ -624,10 +631,9 @@ pub(super) fn write_error(session: &Session, error: WriteError, total: usize) ->
     let id = session.id;
     ToolError(match error {
         WriteError::TimedOut { written } => format!(
-            "session {id} did not read its input: {written} of {total} bytes were written in {} s; \
-             the program is not reading its terminal, so check the screen with session_read, \
-             or interrupt it with keys such as C-c",
-            WRITE_TIMEOUT.as_secs()
+            "session {id} did not read its input: {written} of {total} bytes were written before \
+             the write timed out, and the rest was not; the program is not reading its terminal, \
+             so check the screen with session_read, or interrupt it with keys such as C-c"
         ),
         WriteError::Closed { written } => {
             format!("session {id} closed while writing: {written} of {total} bytes were written")
@@ -647,7 +653,7 @@ pub(super) struct ReadPlan {
 }
 
 impl ReadPlan {
-    fn from_options(
+    pub(super) fn from_options(
         options: &ReadOptions,
         settings: &ToolSettings,
         for_write: bool,
@@ -735,11 +741,12 @@ pub(super) fn seconds(name: &str, value: f64, max: Duration) -> Result<Duration,
     Ok(Duration::from_secs_f64(value))
 }
 
-const READ_PARAMETERS: &str = "session_id, view, since, wait_for, settle, timeout, max_chars";
-const WRITE_PARAMETERS: &str =
+pub(super) const READ_PARAMETERS: &str =
+    "session_id, view, since, wait_for, settle, timeout, max_chars";
+pub(super) const WRITE_PARAMETERS: &str =
     "session_id, input, keys, submit, paste, view, since, wait_for, settle, timeout, max_chars";
 
-fn reject_unknown(
+pub(super) fn reject_unknown(
     unknown: &BTreeMap<String, serde_json::Value>,
     valid: &str,
 ) -> Result<(), ToolError> {
@@ -751,7 +758,7 @@ fn reject_unknown(
     }
 }
 
-fn term_size(cols: Option<u16>, rows: Option<u16>) -> Result<TermSize, ToolError> {
+pub(super) fn term_size(cols: Option<u16>, rows: Option<u16>) -> Result<TermSize, ToolError> {
     let cols = cols.unwrap_or(DEFAULT_COLS);
     let rows = rows.unwrap_or(DEFAULT_ROWS);
     if !(MIN_COLS..=MAX_COLS).contains(&cols) {
@@ -820,7 +827,7 @@ pub(super) fn spawn_request(params: OpenParams) -> Result<SpawnRequest, ToolErro
 
 /// Builds the bytes of a session_write: input (or a paste), then keys, then Enter.
 /// Validates everything first, so an error writes nothing.
-fn input_bytes(
+pub(super) fn input_bytes(
     params: &WriteParams,
     application_cursor: bool,
     bracketed_paste: bool,
@@ -961,6 +968,21 @@ pub(super) fn render(
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for TerminalServer {
+    async fn call_tool(
+        &self,
+        request: rmcp::model::CallToolRequestParams,
+        context: rmcp::service::RequestContext<rmcp::RoleServer>,
+    ) -> Result<rmcp::model::CallToolResponse, ErrorData> {
+        let audit = self.settings.audit.as_deref();
+        let record = audit.map(|log| log.begin(&request, &self.table));
+        let context = rmcp::handler::server::tool::ToolCallContext::new(self, request, context);
+        let response = self.tool_router.call(context).await;
+        if let (Some(log), Some(record)) = (audit, record) {
+            log.finish(record, &response);
+        }
+        response
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new(
@@ -1038,6 +1060,7 @@ mod tests {
         assert!(term_size(Some(0), Some(24)).is_err());
         assert!(term_size(Some(80), Some(0)).is_err());
         assert!(term_size(Some(1), Some(24)).is_err());
+        assert!(term_size(Some(80), Some(1)).is_err());
         assert_eq!(
             term_size(None, None).ok(),
             Some(TermSize { cols: 80, rows: 24 })

@@ -40,10 +40,11 @@ use screen::{Screen, TermSize};
 use shell_integration::ShellKind;
 use terminal_io::{WriteError, write_all_until, write_available};
 
-/// Smallest accepted terminal size; vt100 cannot represent 0 and a 1-column terminal
-/// cannot show a wide character.
+/// Smallest accepted terminal size; vt100 cannot represent 0, a 1-column terminal
+/// cannot show a wide character, and full-screen programs need a status row besides
+/// their first line.
 pub const MIN_COLS: u16 = 2;
-pub const MIN_ROWS: u16 = 1;
+pub const MIN_ROWS: u16 = 2;
 /// Largest accepted terminal size. The emulator allocates every cell, so this bounds
 /// the memory one resize can ask for.
 pub const MAX_COLS: u16 = 1000;

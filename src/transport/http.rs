@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{AuthToken, HttpSettings};
 use crate::mcp::{TerminalServer, ToolSettings};
 use crate::session::table::SessionTable;
+use crate::transport::write_stall::{StallLimitedListener, WRITE_STALL_LIMIT};
 
 /// Largest request body accepted on `/mcp`. Larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -152,9 +153,12 @@ pub async fn serve(
 
     let stop = shutdown.clone();
     let mut server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
+        axum::serve(
+            StallLimitedListener::new(listener, WRITE_STALL_LIMIT),
+            router,
+        )
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
     });
     tokio::select! {
         result = &mut server => return finish(result),

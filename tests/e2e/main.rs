@@ -3,11 +3,14 @@
 
 mod harness;
 
+mod audit;
 mod completion;
 mod connections;
 mod core;
+mod hostile;
 mod http;
 mod interactive;
 mod process;
 mod robustness;
 mod server;
+mod stdio_wire;

@@ -25,6 +25,11 @@ use super::MainLayout;
 use super::emulator::Emulator;
 use super::marks::{MarkPosition, ShellMarks, parse_mark};
 
+/// The character vt100 stores in place of U+FFFD: the last private-use code point, one
+/// column wide like U+FFFD.
+// NOTE: a program that prints U+10FFFD itself is shown U+FFFD.
+pub(super) const REPLACEMENT_STAND_IN: char = '\u{10FFFD}';
+
 /// Longest CSI or escape sequence passed on. Longer ones are dropped.
 const MAX_SEQUENCE_BYTES: usize = 256;
 /// Longest OSC payload kept for the title. The rest of a longer string is dropped.
@@ -120,23 +125,37 @@ impl Filter {
     pub(super) fn process(&mut self, bytes: &[u8], emulator: &mut Emulator) {
         if self.held_utf8.is_empty() {
             let complete = bytes.len() - incomplete_utf8_tail(bytes);
-            self.run(&bytes[..complete], emulator);
+            self.run_valid(&bytes[..complete], emulator);
             self.held_utf8.extend_from_slice(&bytes[complete..]);
         } else {
             let mut joined = std::mem::take(&mut self.held_utf8);
             joined.extend_from_slice(bytes);
             let complete = joined.len() - incomplete_utf8_tail(&joined);
-            self.run(&joined[..complete], emulator);
+            self.run_valid(&joined[..complete], emulator);
             self.held_utf8.extend_from_slice(&joined[complete..]);
         }
         self.flush(emulator);
     }
 
-    /// Feeds a held-back partial UTF-8 character as it is, at end of file.
+    /// Feeds a held-back partial UTF-8 character, as U+FFFD, at end of file.
     pub(super) fn finish(&mut self, emulator: &mut Emulator) {
         let held = std::mem::take(&mut self.held_utf8);
-        self.run(&held, emulator);
+        self.run_valid(&held, emulator);
         self.flush(emulator);
+    }
+
+    /// Runs `bytes` with every invalid UTF-8 sequence replaced, as xterm shows it, by
+    /// U+FFFD. vt100 0.18.1 drops U+FFFD, so it gets [`REPLACEMENT_STAND_IN`], which the
+    /// screen turns back into U+FFFD when it renders text.
+    fn run_valid(&mut self, bytes: &[u8], emulator: &mut Emulator) {
+        let text = String::from_utf8_lossy(bytes);
+        if text.contains(char::REPLACEMENT_CHARACTER) {
+            let stand_in = REPLACEMENT_STAND_IN.to_string();
+            let text = text.replace(char::REPLACEMENT_CHARACTER, &stand_in);
+            self.run(text.as_bytes(), emulator);
+        } else {
+            self.run(text.as_bytes(), emulator);
+        }
     }
 
     /// Forgets the predicted cursor column and the scroll region, which vt100 resets on

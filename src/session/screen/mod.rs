@@ -170,7 +170,7 @@ impl Screen {
         emulator
             .screen()
             .rows(0, u16::MAX)
-            .map(|row| trim_end(&row).to_owned())
+            .map(|row| restore_replacements(trim_end(&row)))
             .collect()
     }
 
@@ -228,7 +228,7 @@ impl Screen {
         while lines.last().is_some_and(String::is_empty) {
             lines.pop();
         }
-        lines.join("\n")
+        restore_replacements(&lines.join("\n"))
     }
 
     /// Reports whether `cursor` was issued by this screen (not by another session, and
@@ -319,7 +319,7 @@ impl Screen {
         });
 
         OutputSlice {
-            text,
+            text: restore_replacements(&text),
             cursor: OutputCursor {
                 row: layout.cursor_row(),
                 tag: self.tag,
@@ -423,6 +423,11 @@ fn take_columns(line: &str, cols: u16) -> &str {
 /// Returns `line` without the characters that fill its first `cols` terminal columns.
 fn drop_columns(line: &str, cols: u16) -> &str {
     &line[take_columns(line, cols).len()..]
+}
+
+/// Turns the stand-in the filter feeds vt100 back into U+FFFD.
+fn restore_replacements(text: &str) -> String {
+    text.replace(filter::REPLACEMENT_STAND_IN, "\u{FFFD}")
 }
 
 fn trim_end(text: &str) -> &str {

@@ -359,16 +359,16 @@ fn utf8_split_three_byte_character() {
 #[test]
 fn utf8_stray_bytes_pass_at_once() {
     let mut screen = new_screen(20, 3);
-    // A stray continuation byte and an invalid lead byte are not held back: the `a`
-    // after them shows in the same read.
+    // A stray continuation byte and an invalid lead byte are not held back: they show
+    // as U+FFFD, and the `a` after them in the same read.
     screen.process(b"\x80\xffa");
-    assert_eq!(screen.visible_rows()[0], "a");
+    assert_eq!(screen.visible_rows()[0], "\u{fffd}\u{fffd}a");
     // A held lead byte is flushed at end of file.
     screen.process(b"b\xc3");
-    assert_eq!(screen.visible_rows()[0], "ab");
+    assert_eq!(screen.visible_rows()[0], "\u{fffd}\u{fffd}ab");
     screen.finish();
     screen.process(b"c");
-    assert_eq!(screen.visible_rows()[0], "abc");
+    assert_eq!(screen.visible_rows()[0], "\u{fffd}\u{fffd}ab\u{fffd}c");
 }
 
 #[test]
@@ -1189,4 +1189,100 @@ fn typed_text_after_prompt() {
     assert_eq!(screen.typed_at_prompt().as_deref(), Some("rm -rf x #"));
     screen.submit_command();
     assert_eq!(screen.typed_at_prompt(), None);
+}
+
+#[test]
+fn history_capacity_follows_cell_budget() {
+    use super::emulator::{HISTORY_CELL_BUDGET, history_capacity};
+    assert_eq!(history_capacity(10_000, 80), 10_000);
+    assert_eq!(history_capacity(10_000, 1000), HISTORY_CELL_BUDGET / 1000);
+    let limits = ScreenLimits {
+        scrollback_rows: 10_000,
+        transcript_bytes: 1 << 20,
+    };
+    let screen = Screen::new(
+        TermSize {
+            cols: 1000,
+            rows: 500,
+        },
+        limits,
+    );
+    let capacity = screen.emulator.borrow().screen().scrollback_capacity();
+    assert_eq!(capacity, HISTORY_CELL_BUDGET / 1000);
+}
+
+#[test]
+fn widening_moves_history_out_of_budget() {
+    let limits = ScreenLimits {
+        scrollback_rows: 10_000,
+        transcript_bytes: 1 << 20,
+    };
+    let mut screen = Screen::new(TermSize { cols: 10, rows: 4 }, limits);
+    for line in 0..5000 {
+        screen.process(format!("line {line}\r\n").as_bytes());
+    }
+    screen.process(b"tail");
+    let visible = screen.visible_rows();
+    let history = screen.scrollback_text();
+    let cursor = screen.cursor_position();
+
+    screen.resize(TermSize {
+        cols: 1000,
+        rows: 4,
+    });
+
+    let capacity = screen.emulator.borrow().screen().scrollback_capacity();
+    assert!(
+        capacity * 1000 <= super::emulator::HISTORY_CELL_BUDGET,
+        "{capacity}"
+    );
+    assert_eq!(screen.visible_rows(), visible);
+    assert_eq!(screen.cursor_position(), cursor);
+    assert_eq!(screen.scrollback_text(), history);
+    screen.process(b" more\r\nnext");
+    assert_eq!(screen.visible_rows()[2], "tail more");
+    assert_eq!(screen.visible_rows()[3], "next");
+    let output = screen.output_since(None).text;
+    assert!(output.ends_with("line 4999\ntail more\nnext"), "{output}");
+}
+
+#[test]
+fn invalid_utf8_becomes_replacement_characters() {
+    let screen = screen_after(20, 3, &[b"D\xff\xfeE", b" \xe4\xbd", b"\xa0 \xc3"]);
+    assert_eq!(screen.visible_rows()[0], "D\u{fffd}\u{fffd}E 你");
+    let mut screen = screen;
+    screen.finish();
+    assert_eq!(screen.visible_rows()[0], "D\u{fffd}\u{fffd}E 你 \u{fffd}");
+}
+
+/// Inputs that panic vt100 0.16 after a shrinking resize, and a screen created with 0
+/// rows: each leaves a screen of the current size, without a rebuild.
+#[test]
+fn vt100_crash_inputs_keep_the_screen() {
+    let cases: [(TermSize, &[u8], TermSize, &[u8]); 2] = [
+        (
+            TermSize { cols: 4, rows: 2 },
+            "a你".as_bytes(),
+            TermSize { cols: 2, rows: 2 },
+            b"\x1b[K",
+        ),
+        (
+            TermSize { cols: 10, rows: 3 },
+            "aaaaaaaaあ".as_bytes(),
+            TermSize { cols: 9, rows: 3 },
+            b"\x1b[1;9Hz",
+        ),
+    ];
+    for (size, before, resized, after) in cases {
+        let mut screen = Screen::new(size, LIMITS);
+        screen.process(before);
+        screen.resize(resized);
+        screen.process(after);
+        assert_eq!(screen.size(), resized);
+        assert_eq!(screen.visible_rows().len(), usize::from(resized.rows));
+        assert_eq!(screen.resets(), 0);
+    }
+    let mut screen = Screen::new(TermSize { cols: 80, rows: 0 }, LIMITS);
+    screen.process(b"text");
+    assert_eq!(screen.visible_rows(), ["text"]);
 }
