@@ -149,6 +149,11 @@ impl TerminalServer {
                 };
                 let id = match self.find_session(name) {
                     Some(session) => session.id.to_string(),
+                    None if uuid::Uuid::parse_str(name).is_err() => {
+                        return Err(ToolError(format!(
+                            "no session named {name:?}; session_manager with action list shows the sessions"
+                        )));
+                    }
                     None => name.to_owned(),
                 };
                 let (closed, text) = self
