@@ -13,7 +13,9 @@
 //! The [`table::SessionTable`] owns every session; tool handlers clone an `Arc<Session>`
 //! out of it and never hold a table guard across an `.await`.
 
+pub mod containment;
 pub mod keys;
+pub mod limits;
 pub mod output;
 pub mod process_tree;
 pub mod pty;

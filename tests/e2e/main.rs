@@ -4,6 +4,7 @@
 mod harness;
 
 mod connections;
+mod containment;
 mod core;
 mod http;
 mod interactive;
