@@ -222,6 +222,7 @@ impl SessionTable {
             elapsed_ms = elapsed.as_millis() as u64,
             "session closed"
         );
+        release_memory_after_drop(session);
         CloseReport {
             exit,
             kill,
@@ -271,6 +272,28 @@ impl SessionTable {
             }
         }
     }
+}
+
+/// Returns a closed session's memory to the system once the last holder (its reader
+/// thread, usually) has dropped it. The emulator's rows are small allocations that the
+/// allocator would otherwise keep, so a session that printed a lot would leave the
+/// server's resident size high after it closed.
+fn release_memory_after_drop(session: SessionRef) {
+    tokio::spawn(async move {
+        for _ in 0..100 {
+            if Arc::strong_count(&session) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(session);
+        #[cfg(target_env = "gnu")]
+        let _ = tokio::task::spawn_blocking(|| {
+            // SAFETY: malloc_trim only returns free heap memory to the kernel.
+            unsafe { libc::malloc_trim(0) }
+        })
+        .await;
+    });
 }
 
 /// Waits briefly for the waiter thread to record the exit of a killed leader.
