@@ -82,8 +82,8 @@ pub fn unregister_child(pid: u32) {
     own_children().remove(&(pid as i32));
 }
 
-/// Reaps exited children that nobody else waits for: orphans re-parented to the
-/// server. Runs until `shutdown` is cancelled, waking on SIGCHLD and every second.
+/// Reaps exited children that no waiter of the server collects: orphans re-parented
+/// to the server. Runs until `shutdown` is cancelled, waking on SIGCHLD and every second.
 pub async fn reap_orphans(shutdown: CancellationToken) {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigchld = signal(SignalKind::child()).ok();

@@ -35,7 +35,7 @@ const RESOURCES: &[(&str, libc::__rlimit_resource_t, bool)] = &[
     ("core", libc::RLIMIT_CORE, true),
 ];
 
-/// What a valid `--session-rlimit` entry looks like, for error messages.
+/// The form of a valid `--session-rlimit` entry, for error messages.
 pub const RLIMIT_FORMAT: &str = "expected NAME=VALUE with NAME one of as, fsize, cpu, nofile, nproc, core (sizes take K, M or G, cpu is in seconds)";
 
 /// A `--session-rlimit` entry that could not be parsed.

@@ -169,9 +169,9 @@ pub fn spawn_session(
     let (spawn_path, spawn_args) = if config.rlimits.is_empty() {
         (program_path.clone(), args)
     } else {
-        // The limits are set by the server's own binary after the fork, which then
-        // execs the program; check the program first, so a missing one is an error
-        // here and not a message on the terminal.
+        // The server's own binary sets the limits after the fork and then execs the
+        // program. Checking the program first makes a missing one an error here, not a
+        // message on the terminal.
         check_program(&program_path, env.get("PATH").map(String::as_str))?;
         // The child runs this path after the fork, where it names the server's binary
         // even if that file was replaced since the server started.

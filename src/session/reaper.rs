@@ -29,6 +29,9 @@ pub fn scan_interval(idle_timeout: Duration) -> Duration {
 }
 
 /// Runs the reaper until `shutdown` is cancelled.
+///
+/// NOTE: a tool call counts as activity when it starts, so a wait that outlasts the idle
+/// timeout (a long `wait_for`) does not keep its session from being reaped.
 pub async fn run(table: Arc<SessionTable>, idle_timeout: Duration, shutdown: CancellationToken) {
     let mut ticker = tokio::time::interval(scan_interval(idle_timeout));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::harness::*;
 
-/// A marker prefix unique to this test process and test.
+/// Returns a marker prefix unique to this test process and test.
 fn marker(test: &str) -> String {
     format!("rtest-{test}-{}-", std::process::id())
 }
@@ -109,9 +109,9 @@ async fn close_kills_whole_tree() {
     server.stop().await;
 }
 
-/// `setsid` and double-forked escapees end on close; one that also cleared its
-/// environment cannot be recognised then, but ends at shutdown, because the server,
-/// as subreaper, adopted it.
+/// `setsid` and double-forked escapees end on close. One that also cleared its
+/// environment cannot be recognised then. It ends at shutdown, because the server
+/// adopted it as subreaper.
 #[tokio::test]
 async fn setsid_escapees_end() {
     let server = Server::start_with(&["--kill-grace", "2"], &[]).await;
@@ -476,4 +476,74 @@ async fn session_cap_holds_under_pressure() {
         .await;
     assert!(reopened["session_id"].is_string());
     server.stop().await;
+}
+
+/// SIGTERM and SIGINT over HTTP: hangup reaches a session first, every marker ends, and
+/// the server exits with status 0 within 8 s, the default stop timeout of supervisors
+/// being 10 s.
+#[tokio::test]
+async fn shutdown_hangs_up_then_ends_all() {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        let dir = TempDir::new("shutdown");
+        let m = marker(&format!("R33-{signal}"));
+        let mut server = HttpServer::start(&["--kill-grace", "2"], &[]).await;
+        let client = server.connect(None).await;
+        let hup_seen = dir.path.join("hup-seen");
+        let trap = format!(
+            "exec -a {m}a bash -c 'trap \"touch {}; exit 0\" HUP; while :; do sleep 1; done'",
+            hup_seen.display()
+        );
+        ok_tool(
+            &client,
+            "session_open",
+            json!({"argv": ["bash", "-c", trap]}),
+        )
+        .await;
+        let opened = ok_tool(
+            &client,
+            "session_open",
+            json!({"argv": ["bash", "--norc", "--noprofile"], "env": {"PS1": "$ "}}),
+        )
+        .await;
+        let shell = opened["session_id"].as_str().unwrap().to_owned();
+        let background = format!("nohup bash -c 'exec -a {m}d sleep 1000' >/dev/null 2>&1 &");
+        ok_tool(
+            &client,
+            "session_write",
+            json!({"session_id": shell, "input": background, "submit": true, "settle": 0.2}),
+        )
+        .await;
+        let foreground = format!("bash -c 'trap \"\" HUP TERM; exec -a {m}b sleep 1000'");
+        ok_tool(
+            &client,
+            "session_write",
+            json!({"session_id": shell, "input": foreground, "submit": true, "timeout": 1}),
+        )
+        .await;
+        assert!(
+            wait_until(Duration::from_secs(5), || count_marked(&m).len() == 3).await,
+            "markers did not start: {:?}",
+            count_marked(&m)
+        );
+
+        let started = Instant::now();
+        // SAFETY: kill has no memory effects; the pid is the server this test started.
+        unsafe { libc::kill(server.pid as i32, signal) };
+        let status = tokio::time::timeout(Duration::from_secs(8), server.child.wait())
+            .await
+            .expect("the server exits within 8 s")
+            .expect("the server's status is read");
+        assert_eq!(status.code(), Some(0), "signal {signal}");
+        assert!(started.elapsed() < Duration::from_secs(8));
+        assert!(
+            hup_seen.exists(),
+            "SIGHUP did not come first (signal {signal})"
+        );
+        assert!(
+            count_marked(&m).is_empty(),
+            "survivors: {:?}",
+            count_marked(&m)
+        );
+        drop(client);
+    }
 }

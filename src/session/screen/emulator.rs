@@ -323,8 +323,8 @@ impl Emulator {
         }
     }
 
-    /// Moves the main screen's history to the transcript when it holds more rows than
-    /// `budget`. The alternate screen keeps no history, so it is left alone.
+    /// Moves the main screen's history to the transcript when it contains more rows
+    /// than `budget`. The alternate screen keeps no history, so it is left alone.
     fn enforce_cell_budget(&mut self, budget: usize) {
         let screen = self.parser.screen();
         if !screen.alternate_screen() && screen.scrollback_len() > budget {
