@@ -277,7 +277,7 @@ fn raise_oom_score_adj(pid: u32) {
         .ok()
         .and_then(|value| value.trim().parse::<i32>().ok())
         .unwrap_or(0);
-    let value = own.max(SESSION_OOM_SCORE_ADJ).min(1000);
+    let value = own.clamp(SESSION_OOM_SCORE_ADJ, 1000);
     if let Err(error) = std::fs::write(format!("/proc/{pid}/oom_score_adj"), value.to_string()) {
         tracing::debug!(pid, %error, "could not raise the session's oom_score_adj");
     }

@@ -486,7 +486,7 @@ async fn shutdown_hangs_up_then_ends_all() {
     for signal in [libc::SIGTERM, libc::SIGINT] {
         let dir = TempDir::new("shutdown");
         let m = marker(&format!("R33-{signal}"));
-        let mut server = HttpServer::start(&["--kill-grace", "2"], &[]).await;
+        let mut server = HttpServer::start(&[], &[]).await;
         let client = server.connect(None).await;
         let hup_seen = dir.path.join("hup-seen");
         let trap = format!(
