@@ -547,3 +547,59 @@ async fn shutdown_hangs_up_then_ends_all() {
         drop(client);
     }
 }
+
+/// Secrets stay out of stderr: the token, text typed in a session, input typed while
+/// echo is off, and full MCP session ids, at the default level and (token and hidden
+/// input) at trace level.
+#[tokio::test]
+async fn secrets_stay_out_of_logs() {
+    for level in ["info", "trace"] {
+        let token = format!("tok-{}-{}", std::process::id(), level.len() * 7919);
+        let server =
+            HttpServer::start(&[], &[("RUST_LOG", level), ("MCP_AUTH_TOKEN", &token)]).await;
+        let host = format!("127.0.0.1:{}", server.port);
+        let authorization = format!("Authorization: Bearer {token}");
+        let initialized = server
+            .raw(&post_mcp(&host, &[&authorization], INITIALIZE))
+            .await;
+        let mcp_session = initialized
+            .header("mcp-session-id")
+            .expect("session id")
+            .to_owned();
+        let client = server.connect(Some(&token)).await;
+
+        let opened = ok_tool(
+            &client,
+            "session_open",
+            json!({"argv": ["bash", "--norc", "--noprofile"], "env": {"PS1": "$ "}}),
+        )
+        .await;
+        let shell = opened["session_id"].as_str().unwrap().to_owned();
+        let secret = format!("SECRET-R38-{}", std::process::id());
+        ok_tool(&client, "session_write", json!({"session_id": shell, "input": format!("echo {secret}"), "submit": true, "settle": 0.3})).await;
+        let prompt = ok_tool(&client, "session_write", json!({"session_id": shell, "input": "read -s -p 'Password: ' pw", "submit": true, "wait_for": "Password: $", "timeout": 10})).await;
+        assert_eq!(prompt["echo"], false, "{prompt}");
+        let password = format!("PW-R38-{}", std::process::id());
+        ok_tool(
+            &client,
+            "session_write",
+            json!({"session_id": shell, "input": password, "submit": true, "settle": 0.3}),
+        )
+        .await;
+        drop(client);
+
+        let stderr = server.stderr();
+        assert!(!stderr.contains(&token), "token in stderr at {level}");
+        assert!(
+            !stderr.contains(&password),
+            "hidden input in stderr at {level}"
+        );
+        if level == "info" {
+            assert!(!stderr.contains(&secret), "typed text in stderr at {level}");
+            assert!(
+                !stderr.contains(&mcp_session),
+                "full MCP session id in stderr at {level}"
+            );
+        }
+    }
+}
