@@ -67,7 +67,9 @@ fn own_children() -> MutexGuard<'static, HashSet<i32>> {
 
 /// Spawns a child with `spawn` and registers its pid as waited for elsewhere. The
 /// registry stays locked during the spawn, so the orphan reaper cannot collect the
-/// child's status in between.
+/// child's status in between. Every child whose status the server reads itself (with
+/// `waitpid` or tokio's `Child::wait`) must be spawned through this and unregistered
+/// once reaped, or [`reap_orphans`] may collect its status first.
 pub fn spawn_registered<T>(spawn: impl FnOnce() -> T, pid_of: impl FnOnce(&T) -> Option<u32>) -> T {
     let mut children = own_children();
     let spawned = spawn();

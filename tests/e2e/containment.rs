@@ -50,6 +50,16 @@ async fn type_lines(server: &Server, id: &str, lines: &[String]) {
     }
 }
 
+/// Resident memory of a process in KiB (`VmRSS`).
+fn resident_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn zombie_children(pid: u32) -> Vec<u32> {
     children(pid)
         .into_iter()
@@ -438,6 +448,18 @@ async fn rlimits_apply_to_sessions_only() {
         shell_oom >= 500 && shell_oom >= server_oom,
         "{shell_oom} vs {server_oom}"
     );
+    // R24: an allocation beyond the address-space limit fails in the session only.
+    let rss_before = resident_kib(server.pid);
+    if have("python3") {
+        let result = server
+            .ok("session_write", json!({"session_id": id, "input": "python3 -c 'b=bytearray(8<<30)'; echo rc=$?", "submit": true, "wait_for": "^rc=\\d+$", "timeout": 20}))
+            .await;
+        let body = text(&result);
+        assert!(body.contains("MemoryError"), "{body}");
+        assert!(body.lines().any(|line| line == "rc=1"), "{body}");
+    }
+    let growth = resident_kib(server.pid).saturating_sub(rss_before);
+    assert!(growth < 8 * 1024, "the server grew by {growth} KiB");
     assert!(pid_alive(server.pid));
     let error = server
         .err("session_open", json!({"argv": ["no-such-program-here"]}))
