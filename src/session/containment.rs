@@ -6,11 +6,11 @@
 //! - [`become_subreaper`]: processes that double-fork or call `setsid` are re-parented
 //!   to the server instead of to init, and [`reap_orphans`] collects them when they
 //!   exit, so none stays a zombie.
-//! - [`instance_tag`]: every child carries `MTS_SERVER_INSTANCE=<pid>.<start
-//!   time>` of the server that started it. [`sweep_leftovers`] runs at start and ends
-//!   the tagged processes of instances that are no longer running (a server killed with
-//!   SIGKILL cannot end its sessions itself); a live instance's processes are never
-//!   touched.
+//! - [`instance_tag`]: every child carries `MTS_SERVER_INSTANCE`, which names the
+//!   server instance that started it. A server killed with SIGKILL cannot end its
+//!   sessions itself, so [`sweep_leftovers`] runs at start and ends the tagged
+//!   processes of instances that are no longer running. A live instance's processes
+//!   are never touched.
 //!
 //! cgroups are not used: per-session cgroups would also catch a process that clears
 //! its environment and leaves its session, but they need a delegated cgroup v2 subtree.
@@ -43,15 +43,22 @@ pub fn become_subreaper() -> bool {
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 }
 }
 
-/// Returns `<pid>.<start time>` of this server, which no other process shares while it
-/// runs and no later process reuses.
+/// Returns `<pid namespace>.<pid>.<start time>` of this server, which no other process
+/// shares while it runs and no later process reuses. Pids are only meaningful inside
+/// one pid namespace, so the sweep ignores tags of other namespaces (containers).
 pub fn instance_tag() -> &'static str {
     static TAG: OnceLock<String> = OnceLock::new();
     TAG.get_or_init(|| {
         let pid = std::process::id() as i32;
         let start = read_process(pid).map_or(0, |info| info.start_time);
-        format!("{pid}.{start}")
+        format!("{}.{pid}.{start}", pid_namespace())
     })
+}
+
+/// Returns the inode number of this process's pid namespace, or 0 if it cannot be read.
+fn pid_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |meta| meta.ino())
 }
 
 /// Pids of the children the server waits for itself (session leaders, and any child a
@@ -150,13 +157,19 @@ fn parent_and_state(stat: &str) -> Option<(i32, char)> {
 
 /// Reports whether the instance named by a tag value is still running.
 fn instance_alive(tag: &str) -> bool {
-    let Some((pid, start)) = tag.split_once('.') else {
-        return false;
-    };
-    let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
+    let mut parts = tag.split('.');
+    let (Some(Ok(pid)), Some(Ok(start))) = (
+        parts.nth(1).map(str::parse::<i32>),
+        parts.next().map(str::parse::<u64>),
+    ) else {
         return false;
     };
     read_process(pid).is_some_and(|info| info.start_time == start && info.state != 'Z')
+}
+
+/// Reports whether a tag names an instance in this server's pid namespace.
+fn same_pid_namespace(tag: &str) -> bool {
+    tag.split('.').next() == instance_tag().split('.').next()
 }
 
 /// Returns the value of `name` in a NUL-separated environment block.
@@ -169,14 +182,21 @@ fn environ_value<'a>(environ: &'a [u8], name: &str) -> Option<&'a [u8]> {
 }
 
 /// Lists the processes tagged by instances that are no longer running, grouped by the
-/// dead instance's tag.
+/// dead instance's tag. Only processes of the server's own user and pid namespace count:
+/// a server running as root leaves other users' processes and containers alone.
 pub fn find_leftovers() -> Vec<(String, Vec<i32>)> {
+    use std::os::unix::fs::MetadataExt as _;
     let own = instance_tag();
+    // SAFETY: geteuid has no side effects.
+    let uid = unsafe { libc::geteuid() };
     let mut by_instance: Vec<(String, Vec<i32>)> = Vec::new();
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return by_instance;
     };
     for pid in entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok()) {
+        if std::fs::metadata(format!("/proc/{pid}")).map_or(true, |meta| meta.uid() != uid) {
+            continue;
+        }
         let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
             continue;
         };
@@ -184,7 +204,7 @@ pub fn find_leftovers() -> Vec<(String, Vec<i32>)> {
             continue;
         };
         let tag = String::from_utf8_lossy(tag).into_owned();
-        if tag == own || instance_alive(&tag) {
+        if tag == own || !same_pid_namespace(&tag) || instance_alive(&tag) {
             continue;
         }
         match by_instance.iter_mut().find(|(known, _)| *known == tag) {
@@ -238,13 +258,16 @@ mod tests {
     #[test]
     fn own_instance_is_alive_and_garbage_is_not() {
         assert!(instance_alive(instance_tag()));
-        assert!(!instance_alive("999999999.1"));
+        assert!(!instance_alive("1.999999999.1"));
         assert!(!instance_alive("not-a-tag"));
-        let (pid, start) = instance_tag().split_once('.').unwrap();
-        let restarted = format!("{pid}.{}", start.parse::<u64>().unwrap() + 1);
+        let parts: Vec<&str> = instance_tag().split('.').collect();
+        let start: u64 = parts[2].parse().unwrap();
+        let restarted = format!("{}.{}.{}", parts[0], parts[1], start + 1);
         assert!(
             !instance_alive(&restarted),
             "a reused pid is another instance"
         );
+        assert!(same_pid_namespace(&restarted));
+        assert!(!same_pid_namespace("0.1.2"), "another pid namespace");
     }
 }
