@@ -148,6 +148,12 @@ impl Session {
             .send_modify(|generation| *generation = generation.wrapping_add(1));
     }
 
+    /// Reports whether a tool call is waiting on this session: every wait subscribes to
+    /// its output and exit events for as long as it lasts.
+    pub fn has_waiters(&self) -> bool {
+        self.changed.receiver_count() > 0
+    }
+
     /// Records a tool call as activity for the idle reaper.
     pub fn touch(&self) {
         self.state().last_activity = Instant::now();

@@ -625,3 +625,86 @@ async fn secrets_stay_out_of_logs() {
         }
     }
 }
+
+/// The idle reaper closes a quiet session with its background jobs, keeps sessions
+/// with a pending wait, with calls or with output, and starts a waited-on session's
+/// idle time when the wait ends.
+#[tokio::test]
+async fn reaper_spares_busy_sessions() {
+    let m = marker("R31");
+    let server = Server::start_with(&["--idle-timeout", "3", "--kill-grace", "0.5"], &[]).await;
+    let t0 = Instant::now();
+    let quiet = server.open_bash(80, 24).await;
+    let waited = server.open_bash(80, 24).await;
+    let polled = server.open_bash(80, 24).await;
+    for (id, name) in [(&quiet, "a"), (&waited, "b")] {
+        let line = format!("bash -c 'exec -a {m}{name} sleep 1000' &");
+        server
+            .ok(
+                "session_write",
+                json!({"session_id": id, "input": line, "submit": true, "settle": 0.2}),
+            )
+            .await;
+    }
+    let printing = server
+        .ok(
+            "session_open",
+            json!({"argv": ["bash", "-c", "while :; do date; sleep 1; done"]}),
+        )
+        .await["session_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let long_read = async {
+        tokio::time::sleep_until((t0 + Duration::from_secs(2)).into()).await;
+        let result = server
+            .ok(
+                "session_read",
+                json!({"session_id": waited, "wait_for": "NEVER-MATCHES", "timeout": 10}),
+            )
+            .await;
+        (result, t0.elapsed(), count_marked(&format!("{m}b")).len())
+    };
+    let polling = async {
+        while t0.elapsed() < Duration::from_secs(15) {
+            server
+                .ok("session_read", json!({"session_id": polled}))
+                .await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let quiet_marker = async {
+        wait_until(Duration::from_secs(6).saturating_sub(t0.elapsed()), || {
+            count_marked(&format!("{m}a")).is_empty()
+        })
+        .await
+    };
+    let ((result, returned_at, waited_marker), (), quiet_gone) =
+        tokio::join!(long_read, polling, quiet_marker);
+
+    assert!(quiet_gone, "the quiet session's job outlived t = 6 s");
+    let error = server
+        .err("session_read", json!({"session_id": quiet}))
+        .await;
+    assert!(error.contains("closed by the idle timeout"), "{error}");
+    assert_eq!(result["reason"], "timeout", "{result}");
+    assert!(returned_at >= Duration::from_secs(11), "{returned_at:?}");
+    assert_eq!(
+        waited_marker, 1,
+        "the waited-on session was reaped during the wait"
+    );
+    for id in [&polled, &printing] {
+        let alive = server.ok("session_read", json!({"session_id": id})).await;
+        assert_eq!(alive["state"], "running", "{alive}");
+    }
+    let reaped = wait_until(Duration::from_secs(18).saturating_sub(t0.elapsed()), || {
+        count_marked(&format!("{m}b")).is_empty()
+    })
+    .await;
+    assert!(
+        reaped,
+        "the waited-on session was not reaped after its wait"
+    );
+    server.stop().await;
+}
