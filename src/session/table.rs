@@ -287,12 +287,18 @@ fn release_memory_after_drop(session: SessionRef) {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         drop(session);
-        #[cfg(target_env = "gnu")]
-        let _ = tokio::task::spawn_blocking(|| {
-            // SAFETY: malloc_trim only returns free heap memory to the kernel.
-            unsafe { libc::malloc_trim(0) }
-        })
-        .await;
+        // One trim at a time is enough: closing many sessions at once then costs one or
+        // a few trims, not one blocking thread per session.
+        static TRIMMING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !TRIMMING.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            #[cfg(target_env = "gnu")]
+            // SAFETY: malloc_trim only returns free heap memory to the kernel. It takes a
+            // few milliseconds, short enough to run on the async worker.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+            TRIMMING.store(false, std::sync::atomic::Ordering::Release);
+        }
     });
 }
 
