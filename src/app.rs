@@ -4,19 +4,30 @@
 //! HTTP with `--http`). Stop, on end of standard input (stdio), SIGTERM or SIGINT: stop
 //! serving, stop the reaper, end every session's process tree (HUP, TERM, KILL), then
 //! return so `main` exits with status 0.
+//!
+//! Exit status, for supervisors: 0 after a clean shutdown, [`EXIT_CONFIG`] when the
+//! configuration is invalid (restarting does not help), 1 for a runtime failure such as
+//! a port in use (restarting may help).
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::audit::{AuditLog, AuditOpenError, Principal};
 use crate::config::Settings;
 use crate::mcp::{TerminalServer, ToolSettings};
 use crate::session::process_tree::{Membership, kill_tree};
 use crate::session::screen::ScreenLimits;
 use crate::session::table::{SessionTable, TableConfig};
 use crate::session::{EndReason, containment, pty, pty::SpawnConfig, reaper};
+use crate::transport::http::HttpError;
 use crate::transport::{http, stdio};
+
+/// Exit status for a configuration error. systemd units list it in
+/// `RestartPreventExitStatus`, so a service whose settings are wrong is not restarted.
+pub const EXIT_CONFIG: u8 = 2;
 
 /// Upper bound on closing every session at shutdown: two grace periods for the HUP and
 /// TERM steps plus the wait after SIGKILL, with a margin.
@@ -40,6 +51,7 @@ pub async fn run(settings: Settings) -> ExitCode {
         kill_grace: settings.kill_grace,
     });
     let shutdown = CancellationToken::new();
+    warn_if_root();
     tracing::info!(
         version = env!("CARGO_PKG_VERSION"),
         transport = if settings.http.is_some() { "http" } else { "stdio" },
@@ -54,17 +66,37 @@ pub async fn run(settings: Settings) -> ExitCode {
         .map(|idle| tokio::spawn(reaper::run(table.clone(), idle, shutdown.clone())));
     let signals = tokio::spawn(watch_signals(shutdown.clone()));
 
-    let tools = ToolSettings::new(settings.command_timeout, settings.kill_grace);
+    let audit = match open_audit_log(&settings) {
+        Ok(audit) => audit,
+        Err(error) => {
+            tracing::error!(%error, "server failed");
+            return ExitCode::FAILURE;
+        }
+    };
+    let tools = ToolSettings::new(
+        settings.command_timeout,
+        settings.kill_grace,
+        settings.legacy_tools,
+    )
+    .with_audit(audit);
     let outcome = match &settings.http {
         None => stdio::serve(TerminalServer::new(table.clone(), tools), shutdown.clone())
             .await
             .map(|_| ())
-            .map_err(|error| error.to_string()),
+            .map_err(|error| (error.to_string(), 1)),
         Some(http_settings) => http::serve(http_settings, table.clone(), tools, shutdown.clone())
             .await
-            .map_err(|error| error.to_string()),
+            .map_err(|error| {
+                let code = if is_configuration_error(&error) {
+                    EXIT_CONFIG
+                } else {
+                    1
+                };
+                (error.to_string(), code)
+            }),
     };
 
+    crate::readiness::notify_stopping();
     shutdown.cancel();
     signals.abort();
     if let Some(task) = reaper_task {
@@ -101,9 +133,9 @@ pub async fn run(settings: Settings) -> ExitCode {
     tracing::info!(sessions_closed = count, "server stopped");
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "server failed");
-            ExitCode::FAILURE
+        Err((error, code)) => {
+            tracing::error!(%error, exit_code = code, "server failed");
+            ExitCode::from(code)
         }
     }
 }
@@ -134,6 +166,44 @@ async fn start_containment(
         tracing::warn!("could not become a child subreaper; orphaned session processes go to init");
     }
     orphans
+}
+
+/// Checks whether an HTTP start-up error comes from the settings alone, so that
+/// restarting the server with the same settings would fail the same way.
+fn is_configuration_error(error: &HttpError) -> bool {
+    matches!(
+        error,
+        HttpError::TokenRequired { .. }
+            | HttpError::InvalidAllowedHost { .. }
+            | HttpError::InvalidAllowedOrigin { .. }
+    )
+}
+
+/// Warns when the server runs as root: every session would then run as root too.
+fn warn_if_root() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        tracing::warn!(
+            "running as root: every session and command runs with root rights; run the server as an unprivileged user (see deploy/README.md)"
+        );
+    }
+}
+
+/// Opens the audit log when one is configured, naming the principal the transport serves.
+fn open_audit_log(settings: &Settings) -> Result<Option<Arc<AuditLog>>, AuditOpenError> {
+    let Some(path) = &settings.audit_log else {
+        return Ok(None);
+    };
+    let principal = match &settings.http {
+        None => Principal::Stdio,
+        Some(http) => match &http.auth_token {
+            Some(token) => Principal::from_token(token.as_bytes()),
+            None => Principal::Unauthenticated,
+        },
+    };
+    let log = AuditLog::open(path, principal)?;
+    tracing::info!(path = %path.display(), "recording tool calls in the audit log");
+    Ok(Some(Arc::new(log)))
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT.

@@ -28,7 +28,10 @@ const MAX_DURATION_SECS: f64 = 86_400.0;
         serves MCP streamable HTTP at /mcp instead. Logs go to standard error.",
     after_help = "Durations are in seconds and accept fractions (for example 0.5).\n\
         Each flag can also be set by the environment variable shown with it; a flag wins \
-        over its variable. RUST_LOG, when set, overrides --debug and --verbose."
+        over its variable. RUST_LOG, when set, overrides --debug and --verbose.\n\n\
+        Exit status: 0 after a clean shutdown (end of standard input, SIGTERM or SIGINT); \
+        2 for a configuration error, which a restart does not fix; 1 for a runtime \
+        failure, such as a port already in use, which a restart may fix."
 )]
 pub struct Cli {
     /// Default and maximum wait for any tool call that waits for output, in seconds.
@@ -106,6 +109,11 @@ pub struct Cli {
     )]
     pub session_rlimit: Vec<String>,
 
+    /// Also offer the tools `persistent_shell` and `session_manager`, under the names and
+    /// parameters of the Go server this one replaces, so existing prompts keep working.
+    #[arg(long, env = "MCP_LEGACY_TOOLS")]
+    pub legacy_tools: bool,
+
     /// Serve MCP over streamable HTTP at `/mcp` instead of stdio.
     #[arg(long)]
     pub http: bool,
@@ -163,6 +171,30 @@ pub struct Cli {
     )]
     pub client_idle_timeout: String,
 
+    /// Log line format on standard error: `text` (one plain line per event) or `json`
+    /// (one JSON object per line, for log collectors).
+    #[arg(
+        long,
+        env = "MCP_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT"
+    )]
+    pub log_format: LogFormat,
+
+    /// With `--http`, a file descriptor that gets a newline, and is then closed, once the
+    /// server is listening. This is s6's readiness notification: put the same number in
+    /// the service's `notification-fd` file. Under systemd, NOTIFY_SOCKET is used instead.
+    #[arg(long, env = "MCP_READY_FD", value_name = "FD",
+          value_parser = clap::value_parser!(i32).range(3..))]
+    pub ready_fd: Option<i32>,
+
+    /// Append one JSON line per tool call to this file (created with mode 0600): time,
+    /// tool, session id, principal, arguments, byte counts and outcome. Text typed while
+    /// the terminal hides input is recorded as redacted.
+    #[arg(long, env = "MCP_AUDIT_LOG", value_name = "PATH")]
+    pub audit_log: Option<PathBuf>,
+
     /// Log at debug level (one line per tool call).
     #[arg(long, conflicts_with = "verbose")]
     pub debug: bool,
@@ -196,6 +228,13 @@ pub enum ConfigError {
     TokenEmpty { source_name: String },
 }
 
+/// Log line format, from `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 /// How much the server logs, from the `--debug` and `--verbose` flags.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogLevel {
@@ -217,9 +256,13 @@ pub struct Settings {
     pub kill_grace: Duration,
     pub pass_env: BTreeSet<String>,
     pub session_rlimits: SessionRlimits,
+    pub legacy_tools: bool,
     pub log_level: LogLevel,
+    pub log_format: LogFormat,
     /// `None` serves stdio.
     pub http: Option<HttpSettings>,
+    /// File that records every tool call; `None` records nothing.
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Settings of the streamable HTTP transport.
@@ -238,6 +281,8 @@ pub struct HttpSettings {
     pub max_clients: usize,
     /// Idle time after which rmcp ends an MCP session.
     pub client_idle_timeout: Duration,
+    /// Open descriptor to write a newline to once listening (s6 readiness), checked open.
+    pub ready_fd: Option<i32>,
 }
 
 /// A bearer token. Its `Debug` output hides the value, so settings can be logged.
@@ -358,6 +403,7 @@ impl Settings {
                     &cli.client_idle_timeout,
                     false,
                 )?,
+                ready_fd: cli.ready_fd.map(check_ready_fd).transpose()?,
             })
         } else {
             None
@@ -372,8 +418,14 @@ impl Settings {
             kill_grace,
             pass_env,
             session_rlimits,
+            legacy_tools: cli.legacy_tools,
             log_level,
+            log_format: cli.log_format,
             http,
+            audit_log: cli
+                .audit_log
+                .clone()
+                .filter(|path| !path.as_os_str().is_empty()),
         })
     }
 }
@@ -416,6 +468,24 @@ fn parse_seconds(
         return Err(invalid("must be at most 86400 seconds (one day)"));
     }
     Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Checks that the `--ready-fd` descriptor is open, and marks it close-on-exec so no
+/// session inherits it.
+fn check_ready_fd(fd: i32) -> Result<i32, ConfigError> {
+    // SAFETY: F_GETFD and F_SETFD only read and set the descriptor flags of `fd`. For an
+    // fd that is not open, fcntl returns -1 with EBADF and changes nothing.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    if flags == -1 {
+        return Err(ConfigError::Invalid {
+            name: "--ready-fd (MCP_READY_FD)",
+            value: fd.to_string(),
+            reason: "the descriptor is not open: under s6 it must match the service's notification-fd file".into(),
+        });
+    }
+    // SAFETY: as above, and the descriptor is open.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) };
+    Ok(fd)
 }
 
 /// Picks the session shell: /bin/bash when present, else `$SHELL`, else /bin/sh.
@@ -583,6 +653,24 @@ mod tests {
         let error = Settings::from_cli(&parsed).unwrap_err().to_string();
         assert!(error.contains("--session-rlimit"), "{error}");
         assert!(error.contains("\"stack=1M\""), "{error}");
+    }
+
+    #[test]
+    fn log_format_defaults_to_text() {
+        let settings = Settings::from_cli(&cli(&[]).unwrap()).unwrap();
+        assert_eq!(settings.log_format, LogFormat::Text);
+        let settings = Settings::from_cli(&cli(&["--log-format", "json"]).unwrap()).unwrap();
+        assert_eq!(settings.log_format, LogFormat::Json);
+        assert!(cli(&["--log-format", "xml"]).is_err());
+    }
+
+    #[test]
+    fn ready_fd_must_be_open() {
+        let parsed = cli(&["--http", "--ready-fd", "999"]).unwrap();
+        let error = Settings::from_cli(&parsed).unwrap_err().to_string();
+        assert!(error.contains("--ready-fd"), "{error}");
+        assert!(error.contains("\"999\""), "{error}");
+        assert!(cli(&["--ready-fd", "1"]).is_err());
     }
 
     #[test]

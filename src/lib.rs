@@ -6,6 +6,7 @@
 //! - [`config`]: command-line flags and environment variables, validated into
 //!   [`config::Settings`] with units in the field names.
 //! - [`app`]: start-up and the shutdown order.
+//! - [`audit`]: the JSON-lines record of every tool call (`--audit-log`).
 //! - [`transport`]: how MCP reaches the server: stdio, or streamable HTTP behind Host,
 //!   Origin and token checks.
 //! - [`mcp`]: the tools, their parameter and result types; no PTY code.
@@ -14,7 +15,8 @@
 //!   ([`session::screen`]), key encoding ([`session::keys`]), output capping
 //!   ([`session::output`]), waits ([`session::wait`]), process-tree kills
 //!   ([`session::process_tree`]) and the idle [`session::reaper`].
-//! - [`telemetry`]: logging to standard error.
+//! - [`telemetry`]: logging to standard error, as text or JSON lines.
+//! - [`readiness`]: readiness and stop notices for systemd and s6.
 //!
 //! # One tool call, end to end
 //!
@@ -30,8 +32,10 @@
 //! rendering.
 
 pub mod app;
+pub mod audit;
 pub mod config;
 pub mod mcp;
+pub mod readiness;
 pub mod session;
 pub mod telemetry;
 pub mod transport;

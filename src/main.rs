@@ -21,10 +21,10 @@ fn main() -> ExitCode {
         Err(error) => {
             // Logging is not set up yet, so a configuration error goes straight to stderr.
             let _ = writeln!(std::io::stderr(), "mcp-terminal-server: {error}");
-            return ExitCode::from(2);
+            return ExitCode::from(app::EXIT_CONFIG);
         }
     };
-    telemetry::init(settings.log_level);
+    telemetry::init(settings.log_level, settings.log_format);
     if !protected {
         tracing::warn!(
             "could not make the server non-dumpable; same-user processes can read its memory"

@@ -4,13 +4,14 @@ use std::io::Write;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogLevel;
+use crate::config::{LogFormat, LogLevel};
 
 /// Installs the global subscriber. `RUST_LOG` wins over the flags when it is set, except
 /// that rmcp is capped at info: at debug it logs whole requests, which would include
 /// text typed at a password prompt. Its session manager is capped at warn. Colour codes are never written, because logs end
-/// up in files, journald and supervisors.
-pub fn init(level: LogLevel) {
+/// up in files, journald and supervisors. With [`LogFormat::Json`] each event is one JSON
+/// object per line, with its fields flattened next to `timestamp`, `level` and `message`.
+pub fn init(level: LogLevel, format: LogFormat) {
     let default = match level {
         LogLevel::Info => "info",
         LogLevel::Debug => "mcp_terminal_server=debug,info",
@@ -26,12 +27,19 @@ pub fn init(level: LogLevel) {
                 .parse()
                 .expect("a valid directive"),
         );
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| StderrIgnoringErrors)
         .with_ansi(false)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .try_init(),
+    };
 }
 
 /// Standard error that drops log lines it cannot write. A client that closes the

@@ -4,7 +4,10 @@
 use std::collections::BTreeMap;
 
 use schemars::JsonSchema;
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
+
+use crate::session::{MAX_COLS, MAX_ROWS, MIN_COLS, MIN_ROWS};
 
 // The rendering of the terminal that a read returns. Plain comments, not doc comments: the
 // variants' docs would be copied into every input schema that models read.
@@ -34,8 +37,10 @@ pub struct OpenParams {
     /// Environment changes; null removes a variable.
     pub env: Option<BTreeMap<String, Option<String>>>,
     /// Columns, 2-1000 (default 80).
+    #[serde(default, deserialize_with = "optional_cols")]
     pub cols: Option<u16>,
-    /// Rows, 1-500 (default 24).
+    /// Rows, 2-500 (default 24).
+    #[serde(default, deserialize_with = "optional_rows")]
     pub rows: Option<u16>,
     /// Label shown by session_list.
     pub name: Option<String>,
@@ -105,7 +110,119 @@ pub struct CloseParams {
 pub struct ResizeParams {
     pub session_id: String,
     /// 2-1000.
+    #[serde(deserialize_with = "cols")]
     pub cols: u16,
-    /// 1-500.
+    /// 2-500.
+    #[serde(deserialize_with = "rows")]
     pub rows: u16,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecParams {
+    pub session_id: String,
+    /// One command line, typed at the shell's prompt.
+    pub command: String,
+    /// Seconds to wait for it to finish.
+    pub timeout: Option<f64>,
+    pub max_chars: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalTarget {
+    // The terminal's foreground process group.
+    #[default]
+    Foreground,
+    // Every process of the session.
+    Session,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignalParams {
+    pub session_id: String,
+    /// INT, TERM, KILL, HUP, QUIT, TSTP, CONT, USR1 or USR2.
+    pub signal: String,
+    pub target: Option<SignalTarget>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CommandParams {
+    /// Shell command line.
+    pub command: String,
+    /// Seconds.
+    pub timeout: Option<f64>,
+    pub cwd: Option<String>,
+    /// Variables to set (null removes one).
+    pub env: Option<BTreeMap<String, Option<String>>>,
+    /// Default: the server's shell.
+    pub shell: Option<String>,
+    /// Include stderr (default true).
+    pub capture_stderr: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PersistentShellParams {
+    /// Command line to run in the shell.
+    pub command: String,
+    /// Name of the shell session, created on first use (default "default").
+    pub session_id: Option<String>,
+    /// Seconds to wait for the command.
+    pub timeout: Option<f64>,
+    /// Shell program for a new session.
+    pub shell: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ManagerAction {
+    List,
+    Close,
+}
+
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SessionManagerParams {
+    pub action: ManagerAction,
+    /// Session name or id, for close.
+    pub session_id: Option<String>,
+}
+
+// Terminal sizes are read through these so that a value of the wrong type or outside
+// u16 gets the same message, naming the valid range, as one outside the range.
+fn cols<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    size_in_range(deserializer, "cols", MIN_COLS, MAX_COLS)
+}
+
+fn rows<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u16, D::Error> {
+    size_in_range(deserializer, "rows", MIN_ROWS, MAX_ROWS)
+}
+
+fn optional_cols<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
+    cols(deserializer).map(Some)
+}
+
+fn optional_rows<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u16>, D::Error> {
+    rows(deserializer).map(Some)
+}
+
+fn size_in_range<'de, D: Deserializer<'de>>(
+    deserializer: D,
+    name: &str,
+    min: u16,
+    max: u16,
+) -> Result<u16, D::Error> {
+    let value = serde_json::Value::deserialize(deserializer)?;
+    value
+        .as_u64()
+        .and_then(|size| u16::try_from(size).ok())
+        .filter(|size| (min..=max).contains(size))
+        .ok_or_else(|| {
+            D::Error::custom(format!(
+                "invalid {name} {value}: pass a whole number from {min} to {max}"
+            ))
+        })
 }

@@ -10,7 +10,12 @@ use crate::session::wait::WaitReason;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunState {
+    /// Busy: a command or program runs.
     Running,
+    /// The foreground program is blocked reading the terminal.
+    WaitingForInput,
+    /// The shell is at its prompt.
+    Idle,
     Exited,
 }
 
@@ -92,19 +97,23 @@ impl ReadResult {
     }
 }
 
-fn state_label(state: RunState, exit_code: Option<i32>, signal: Option<&str>) -> String {
+pub(super) fn state_label(state: RunState, exit_code: Option<i32>, signal: Option<&str>) -> String {
     match (state, exit_code, signal) {
         (RunState::Running, _, _) => "running".into(),
+        (RunState::WaitingForInput, _, _) => "waiting for input".into(),
+        (RunState::Idle, _, _) => "idle at the prompt".into(),
         (RunState::Exited, _, Some(signal)) => format!("exited by SIG{signal}"),
         (RunState::Exited, Some(code), None) => format!("exited with status {code}"),
         (RunState::Exited, None, None) => "exited".into(),
     }
 }
 
-fn reason_label(reason: WaitReason) -> &'static str {
+pub(super) fn reason_label(reason: WaitReason) -> &'static str {
     match reason {
         WaitReason::Matched => "matched",
         WaitReason::Settled => "settled",
+        WaitReason::Prompt => "prompt",
+        WaitReason::InputWanted => "input wanted",
         WaitReason::Exited => "exited",
         WaitReason::Timeout => "timeout",
     }
@@ -201,4 +210,89 @@ pub struct CloseResult {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_signal: Option<String>,
     pub seconds: f64,
+}
+
+/// Result of session_exec.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ExecResult {
+    pub session_id: String,
+    /// The command's output, without the echoed command line and the prompt.
+    pub output: String,
+    /// Characters at the start of the output that the session no longer retains.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_chars: Option<u64>,
+    /// Exit status, once the command finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// `idle` once the command finished; `running` or `waiting_for_input` when the
+    /// wait ended first; `exited` when the shell itself ended.
+    pub state: RunState,
+    /// Seconds from typing the command to the end of the wait.
+    pub duration: f64,
+    /// Why the wait ended.
+    pub reason: WaitReason,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncation>,
+    /// Pass as `since` to session_read to read what comes after.
+    pub cursor: String,
+    /// What to do next, when the command has not finished.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl ExecResult {
+    pub fn to_text(&self) -> String {
+        let mut text = self.output.clone();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        if let Some(note) = &self.note {
+            text.push_str(note);
+            text.push('\n');
+        }
+        let outcome = match (self.state, self.exit_code) {
+            (RunState::Idle, Some(code)) => format!("exit code {code}"),
+            (state, code) => state_label(state, code, None),
+        };
+        text.push_str(&format!(
+            "[session {}: {outcome}, {:.2} s]",
+            self.session_id, self.duration
+        ));
+        text
+    }
+}
+
+/// Result of execute_command.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct CommandResult {
+    /// Standard output, and standard error unless `capture_stderr` is false.
+    pub output: String,
+    /// Exit status, when the command exited normally.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// Signal name, when a signal ended the command.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    /// True when the timeout passed and the command's process group was killed.
+    pub timed_out: bool,
+    pub duration: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub truncated: Option<Truncation>,
+}
+
+impl CommandResult {
+    pub fn to_text(&self) -> String {
+        let mut text = self.output.clone();
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
+        }
+        let outcome = match (&self.signal, self.exit_code) {
+            _ if self.timed_out => "timed out; its process group was killed".to_owned(),
+            (Some(signal), _) => format!("killed by SIG{signal}"),
+            (None, Some(code)) => format!("exit code {code}"),
+            (None, None) => "ended".to_owned(),
+        };
+        text.push_str(&format!("[{outcome}, {:.2} s]", self.duration));
+        text
+    }
 }

@@ -86,6 +86,15 @@ pub fn spawn_registered<T>(spawn: impl FnOnce() -> T, pid_of: impl FnOnce(&T) ->
     spawned
 }
 
+/// Unregisters a child when dropped, for callers that reap it on several paths.
+pub struct RegisteredChild(pub u32);
+
+impl Drop for RegisteredChild {
+    fn drop(&mut self) {
+        unregister_child(self.0);
+    }
+}
+
 /// Removes a child from the registry once its own waiter has reaped it.
 pub fn unregister_child(pid: u32) {
     own_children().remove(&(pid as i32));

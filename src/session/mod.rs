@@ -13,6 +13,8 @@
 //! The [`table::SessionTable`] owns every session; tool handlers clone an `Arc<Session>`
 //! out of it and never hold a table guard across an `.await`.
 
+pub mod activity;
+pub mod command;
 pub mod containment;
 pub mod keys;
 pub mod limits;
@@ -21,6 +23,7 @@ pub mod process_tree;
 pub mod pty;
 pub mod reaper;
 pub mod screen;
+pub mod shell_integration;
 pub mod table;
 pub mod terminal_io;
 pub mod wait;
@@ -34,13 +37,16 @@ use portable_pty::{MasterPty, PtySize};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use activity::{Activity, ActivityFacts, classify, foreground_processes};
 use screen::{Screen, TermSize};
+use shell_integration::ShellKind;
 use terminal_io::{WriteError, write_all_until, write_available};
 
-/// Smallest accepted terminal size; vt100 cannot represent 0 and a 1-column terminal
-/// cannot show a wide character.
+/// Smallest accepted terminal size; vt100 cannot represent 0, a 1-column terminal
+/// cannot show a wide character, and full-screen programs need a status row besides
+/// their first line.
 pub const MIN_COLS: u16 = 2;
-pub const MIN_ROWS: u16 = 1;
+pub const MIN_ROWS: u16 = 2;
 /// Largest accepted terminal size. The emulator allocates every cell, so this bounds
 /// the memory one resize can ask for.
 pub const MAX_COLS: u16 = 1000;
@@ -113,6 +119,11 @@ pub struct Session {
     /// which distinguishes the leader from a later process that reuses its pid.
     pub leader_start_time: Option<u64>,
     pub started_at: SystemTime,
+    /// The shell whose integration hook the session was started with, if any.
+    pub shell_integration: Option<ShellKind>,
+    /// The session leader is an interactive shell (a session opened without `command`
+    /// or `argv`).
+    pub runs_shell: bool,
     state: Mutex<SessionState>,
     /// Non-blocking duplicate of the PTY master for input. Writers hold the lock for one
     /// whole write so its bytes stay together; close takes it out.
@@ -250,31 +261,71 @@ impl Session {
 
     /// Returns the process group that owns the terminal, as `tcgetpgrp` reports it.
     pub fn foreground_process_group(&self) -> Option<i32> {
-        let master = self
-            .master
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        master
-            .as_ref()
-            .and_then(|master| master.process_group_leader())
+        self.terminal_modes()
+            .and_then(|modes| modes.foreground_group)
     }
 
     /// Reports whether the terminal hides typed input: echo off while the line
     /// discipline collects a line (ICANON), as at a password prompt. A readline prompt
     /// turns both off and echoes by itself, so it does not count.
     pub fn input_hidden(&self) -> Option<bool> {
+        self.terminal_modes()
+            .map(|modes| modes.canonical && !modes.echo)
+    }
+
+    /// Reads the terminal's line-discipline flags and foreground process group.
+    pub fn terminal_modes(&self) -> Option<TerminalModes> {
         let master = self
             .master
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let fd = master.as_ref()?.as_raw_fd()?;
+        let master = master.as_ref()?;
+        let fd = master.as_raw_fd()?;
         // SAFETY: `termios` is plain data that tcgetattr fills in completely on success,
         // and `fd` stays open while the master lock is held.
-        unsafe {
+        let flags = unsafe {
             let mut termios: libc::termios = std::mem::zeroed();
-            (libc::tcgetattr(fd, &mut termios) == 0)
-                .then_some(termios.c_lflag & libc::ICANON != 0 && termios.c_lflag & libc::ECHO == 0)
+            (libc::tcgetattr(fd, &mut termios) == 0).then_some(termios.c_lflag)
+        }?;
+        Some(TerminalModes {
+            canonical: flags & libc::ICANON != 0,
+            echo: flags & libc::ECHO != 0,
+            foreground_group: master.process_group_leader(),
+        })
+    }
+
+    /// Returns what the session's foreground is doing, or `None` once it has exited.
+    /// Reads a few files under `/proc`; cheap, but not free.
+    pub fn activity(&self) -> Option<Activity> {
+        let (at_prompt, marks_active) = {
+            let state = self.state();
+            if state.exit.is_some() {
+                return None;
+            }
+            let marks = state.screen.marks();
+            (marks.at_prompt, marks.active)
+        };
+        if at_prompt {
+            return Some(Activity::Idle);
         }
+        let modes = self.terminal_modes();
+        let group = modes.as_ref().and_then(|modes| modes.foreground_group);
+        let terminal = self
+            .master
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_ref()
+            .and_then(|master| master.tty_name());
+        let facts = ActivityFacts {
+            at_prompt,
+            marks_active,
+            shell_in_foreground: self.runs_shell && group == Some(self.pid as i32),
+            canonical: modes.as_ref().map(|modes| modes.canonical),
+            processes: group
+                .map(|group| foreground_processes(group, terminal.as_deref()))
+                .unwrap_or_default(),
+        };
+        Some(classify(&facts))
     }
 
     /// Marks the session as closing, which ends pending writes within 50 ms and stops
@@ -295,6 +346,16 @@ impl Session {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
     }
+}
+
+/// The terminal's modes and owner at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminalModes {
+    /// ICANON: the line discipline collects whole lines.
+    pub canonical: bool,
+    /// ECHO: the line discipline echoes typed input.
+    pub echo: bool,
+    pub foreground_group: Option<i32>,
 }
 
 /// Shared handle to a session.

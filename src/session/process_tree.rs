@@ -24,6 +24,7 @@ const KILL_WAIT: Duration = Duration::from_secs(2);
 pub struct ProcessInfo {
     pub pid: i32,
     pub session_id: i32,
+    pub process_group: i32,
     /// `Z` for a zombie: it has exited and only waits to be reaped.
     pub state: char,
     /// Start time in clock ticks since boot; with the pid it identifies one process.
@@ -37,13 +38,14 @@ pub fn parse_stat(pid: i32, stat: &str) -> Option<ProcessInfo> {
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
     let _ppid = fields.next()?;
-    let _pgrp = fields.next()?;
+    let process_group = fields.next()?.parse().ok()?;
     let session_id = fields.next()?.parse().ok()?;
     // Field 22 of the file; `fields` has consumed fields 3 to 6.
     let start_time = fields.nth(15)?.parse().ok()?;
     Some(ProcessInfo {
         pid,
         session_id,
+        process_group,
         state,
         start_time,
     })

@@ -15,6 +15,7 @@ use super::containment::{INSTANCE_VAR, instance_tag, spawn_registered, unregiste
 use super::limits::{SessionRlimits, wrap_program};
 use super::process_tree::read_process;
 use super::screen::{Screen, ScreenLimits, TermSize};
+use super::shell_integration::{self, ShellKind};
 use super::table::SessionError;
 use super::terminal_io::{ReadOutcome, duplicate_nonblocking, read_available, wait_ready};
 use super::{ExitInfo, Session, SessionRef, SessionState};
@@ -49,8 +50,8 @@ const READER_POLL: Duration = Duration::from_millis(250);
 /// The program a session runs.
 #[derive(Debug, Clone)]
 pub enum Program {
-    /// The configured shell, interactive.
-    Shell,
+    /// An interactive shell: the given one, or the configured one.
+    Shell(Option<PathBuf>),
     /// A command line run by the configured shell with `-c`.
     ShellCommand(String),
     /// An exact program and arguments, with no shell in between.
@@ -125,7 +126,8 @@ pub fn build_environment(
 /// Describes the program for listings and logs.
 pub fn describe_program(program: &Program, shell: &Path) -> String {
     match program {
-        Program::Shell => shell.display().to_string(),
+        Program::Shell(Some(path)) => path.display().to_string(),
+        Program::Shell(None) => shell.display().to_string(),
         Program::ShellCommand(command) => command.clone(),
         Program::Argv(argv) => argv.join(" "),
     }
@@ -150,8 +152,26 @@ pub fn spawn_session(
         })?,
     };
 
+    let shell = match &request.program {
+        Program::Shell(Some(path)) => path,
+        _ => &config.shell,
+    };
+    // An interactive shell gets the prompt hook that reports finished commands.
+    let integration = match &request.program {
+        Program::Shell(_) => ShellKind::detect(shell).and_then(|kind| {
+            let nonce = shell_integration::new_nonce();
+            shell_integration::launch(kind, &nonce).map(|launch| (kind, nonce, launch))
+        }),
+        _ => None,
+    };
     let (program_path, args): (String, Vec<String>) = match &request.program {
-        Program::Shell => (config.shell.display().to_string(), Vec::new()),
+        Program::Shell(_) => (
+            shell.display().to_string(),
+            integration
+                .as_ref()
+                .map(|(_, _, launch)| launch.args.clone())
+                .unwrap_or_default(),
+        ),
         Program::ShellCommand(command) => (
             config.shell.display().to_string(),
             vec!["-c".into(), command.clone()],
@@ -188,6 +208,11 @@ pub fn spawn_session(
     builder.env_clear();
     for (name, value) in &env {
         builder.env(name, value);
+    }
+    if let Some((_, _, launch)) = &integration {
+        for (name, value) in &launch.env {
+            builder.env(name, value);
+        }
     }
 
     // The PTY is created at the requested size, so the program's first frame is drawn
@@ -241,6 +266,10 @@ pub fn spawn_session(
 
     let now = Instant::now();
     let (changed, _) = watch::channel(0);
+    let mut screen = Screen::new(request.size, config.limits);
+    if let Some((_, nonce, _)) = &integration {
+        screen.set_mark_nonce(nonce.clone());
+    }
     let session = Arc::new(Session {
         id,
         name: request.name.clone(),
@@ -248,8 +277,10 @@ pub fn spawn_session(
         pid,
         leader_start_time: read_process(pid as i32).map(|info| info.start_time),
         started_at: SystemTime::now(),
+        shell_integration: integration.as_ref().map(|(kind, _, _)| *kind),
+        runs_shell: runs_interactive_shell(&request.program),
         state: Mutex::new(SessionState {
-            screen: Screen::new(request.size, config.limits),
+            screen,
             exit: None,
             last_activity: now,
             last_output: now,
@@ -306,6 +337,25 @@ fn check_program(program: &str, path: Option<&str>) -> Result<(), SessionError> 
             program: program.to_owned(),
             message: "no executable file of that name in the session's PATH".to_owned(),
         })
+    }
+}
+
+/// Reports whether a program is an interactive shell: the configured one, or a known
+/// shell started by argv without `-c`, such as `bash --norc`.
+fn runs_interactive_shell(program: &Program) -> bool {
+    const SHELLS: &[&str] = &[
+        "bash", "zsh", "sh", "dash", "ash", "ksh", "mksh", "fish", "tcsh",
+    ];
+    match program {
+        Program::Shell(_) => true,
+        Program::ShellCommand(_) => false,
+        Program::Argv(argv) => {
+            let name = Path::new(&argv[0])
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or("");
+            SHELLS.contains(&name) && !argv[1..].iter().any(|arg| arg == "-c")
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! Waiting for a session to reach a condition: a pattern, quiet output, exit, or a
-//! timeout, whichever comes first.
+//! Waiting for a session to reach a condition: a pattern, quiet output, the shell back
+//! at its prompt, the foreground blocked reading the terminal, exit, or a timeout,
+//! whichever comes first.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Session;
+use super::activity::Activity;
 use super::screen::OutputCursor;
 
 /// The reason a wait ended.
@@ -18,11 +20,43 @@ pub enum WaitReason {
     Matched,
     /// No output arrived for `settle`.
     Settled,
+    /// The shell is back at its prompt.
+    Prompt,
+    /// The foreground program is blocked reading the terminal.
+    InputWanted,
     /// The session's process exited.
     Exited,
     /// The timeout passed first.
     Timeout,
 }
+
+/// The ready states (shell at its prompt, program waiting for input) that end a wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadyRule {
+    /// None: only the pattern, `settle`, exit or the timeout end the wait.
+    Off,
+    /// Any ready state, also one that held when the wait began.
+    Any,
+    /// A prompt mark printed during the wait, or a program waiting for input. Used
+    /// after a command line was submitted to a shell at its prompt, where the old
+    /// prompt must not count.
+    NewPromptOrInput,
+    /// A ready state reached during the wait: after the session was seen busy, or
+    /// through a new prompt mark. Used by reads with a pattern, which must not end at
+    /// once just because the shell is idle.
+    Reached,
+    /// A new prompt mark, or a ready state the kernel reports for certain (not an
+    /// unknown wait channel). Used while a shell with integration starts, because its
+    /// startup files may run programs whose state looks like waiting.
+    FirstPrompt,
+}
+
+/// Output must be quiet this long before a ready state read from the kernel counts,
+/// so a program that is still printing or has not yet read its input is not taken
+/// for one waiting at a prompt.
+pub const READY_QUIET: Duration = Duration::from_millis(300);
+/// How often the foreground's activity is sampled while output is quiet.
+const ACTIVITY_POLL: Duration = Duration::from_millis(50);
 
 /// The conditions that end a wait.
 #[derive(Debug, Clone)]
@@ -33,6 +67,18 @@ pub struct WaitSpec {
     /// Count `settle` only once some output has arrived during the wait (a program that
     /// is still starting is quiet, not settled).
     pub settle_after_output: bool,
+    pub ready: ReadyRule,
+    /// True when the wait follows input written just before it. Quiet output for ready
+    /// states then counts from the start of the wait. Otherwise it counts from the last
+    /// output, so a session that is already idle ends the wait at once.
+    pub after_input: bool,
+    /// Prompts counted before the input was written; a prompt mark counts as new when
+    /// the count exceeds it. `None` counts from the start of the wait.
+    pub prompts_before: Option<u64>,
+    /// Output bytes counted before the wait's cause (a spawn or a write), for
+    /// `settle_after_output`. `None` counts from the start of the wait, which misses
+    /// output that arrived between the cause and the wait.
+    pub bytes_before: Option<u64>,
 }
 
 /// The facts a wait decision depends on, sampled at one moment.
@@ -40,42 +86,98 @@ pub struct WaitSpec {
 pub struct WaitSample {
     pub now: Instant,
     pub started: Instant,
-    /// Last output, or the start of the wait if that is later.
+    /// Last output, which may precede the start of the wait.
     pub last_output: Instant,
     pub exited: bool,
     pub matched: bool,
     /// Output arrived since the wait started.
     pub output_seen: bool,
+    /// A prompt mark completed during the wait, and no command has started since.
+    pub new_prompt: bool,
+    /// The session was seen busy during the wait.
+    pub busy_seen: bool,
+    /// The foreground's activity, when it was sampled (only once output is quiet for
+    /// [`READY_QUIET`]).
+    pub activity: Option<Activity>,
 }
 
-/// Decides whether a wait is over. Returns the reason, or the instant at which the
-/// decision can next change without new output.
-pub fn decide(spec: &WaitSpec, sample: WaitSample) -> Result<WaitReason, Instant> {
+/// The outcome of one decision: the reason the wait ends, or when to look again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Done(WaitReason),
+    /// Wake at this instant, or at new output, whichever is first.
+    Wait(Instant),
+}
+
+/// Returns when output counts as quiet for ready states.
+fn ready_quiet_since(spec: &WaitSpec, sample: &WaitSample) -> Instant {
+    if spec.after_input {
+        sample.last_output.max(sample.started)
+    } else {
+        sample.last_output
+    }
+}
+
+/// Reports whether the foreground's activity should be sampled for `spec` now: ready
+/// states are on and output has been quiet long enough.
+pub fn wants_activity(spec: &WaitSpec, sample: &WaitSample) -> bool {
+    spec.ready != ReadyRule::Off && sample.now >= ready_quiet_since(spec, sample) + READY_QUIET
+}
+
+/// Decides whether a wait is over.
+pub fn decide(spec: &WaitSpec, sample: WaitSample) -> Decision {
     if sample.matched {
-        return Ok(WaitReason::Matched);
+        return Decision::Done(WaitReason::Matched);
     }
     if sample.exited {
-        return Ok(WaitReason::Exited);
+        return Decision::Done(WaitReason::Exited);
+    }
+    if spec.ready != ReadyRule::Off && sample.new_prompt {
+        return Decision::Done(WaitReason::Prompt);
+    }
+    if let Some(reason) = ready_reason(spec.ready, &sample) {
+        return Decision::Done(reason);
     }
     let deadline = sample.started + spec.timeout;
     let quiet_since = sample.last_output.max(sample.started);
+    let mut next = deadline;
+    if spec.ready != ReadyRule::Off {
+        let ready_at = ready_quiet_since(spec, &sample) + READY_QUIET;
+        let ready_check = if sample.now >= ready_at {
+            sample.now + ACTIVITY_POLL
+        } else {
+            ready_at
+        };
+        next = next.min(ready_check);
+    }
     let settle = spec
         .settle
         .filter(|_| sample.output_seen || !spec.settle_after_output);
     if let Some(settle) = settle {
         let settled_at = quiet_since + settle;
-        if sample.now >= settled_at && settled_at <= deadline {
-            return Ok(WaitReason::Settled);
+        if sample.now >= settled_at && settled_at < deadline {
+            return Decision::Done(WaitReason::Settled);
         }
-        if sample.now >= deadline {
-            return Ok(WaitReason::Timeout);
-        }
-        return Err(settled_at.min(deadline));
+        next = next.min(settled_at);
     }
     if sample.now >= deadline {
-        return Ok(WaitReason::Timeout);
+        return Decision::Done(WaitReason::Timeout);
     }
-    Err(deadline)
+    Decision::Wait(next)
+}
+
+/// Maps a sampled activity to the reason it ends the wait under `rule`, if it does.
+fn ready_reason(rule: ReadyRule, sample: &WaitSample) -> Option<WaitReason> {
+    let activity = sample.activity?;
+    match (rule, activity) {
+        (ReadyRule::Off, _) | (_, Activity::Running) => None,
+        (ReadyRule::Reached, _) if !sample.busy_seen => None,
+        (ReadyRule::NewPromptOrInput, Activity::Idle) => None,
+        (ReadyRule::FirstPrompt, Activity::Unknown) => None,
+        (_, Activity::Idle) => Some(WaitReason::Prompt),
+        (_, Activity::WaitingForInput) => Some(WaitReason::InputWanted),
+        (_, Activity::Unknown) => Some(WaitReason::Settled),
+    }
 }
 
 /// Matching `wait_for` renders the output, which costs more as output grows. After an
@@ -112,14 +214,18 @@ pub async fn wait(
 ) -> Result<WaitReason, Cancelled> {
     let mut changes = session.subscribe();
     let started = Instant::now();
-    let started_std = std::time::Instant::now();
-    let bytes_at_start = session.state().bytes_read;
+    let (bytes_at_start, prompts_at_start) = {
+        let state = session.state();
+        let prompts = spec.prompts_before.unwrap_or(state.screen.marks().prompts);
+        (spec.bytes_before.unwrap_or(state.bytes_read), prompts)
+    };
+    let mut busy_seen = false;
     // The earliest time the pattern may be evaluated again.
     let mut next_match_at = Instant::now();
     loop {
         changes.borrow_and_update();
         let evaluation_started = Instant::now();
-        let sample = {
+        let mut sample = {
             let state = session.state();
             let matched = spec.pattern.as_ref().is_some_and(|pattern| {
                 let on_screen = match target {
@@ -134,8 +240,8 @@ pub async fn wait(
                 }
             });
             // `last_output` is a std Instant; convert its age to the tokio clock.
-            let output_age = std::time::Instant::now()
-                .saturating_duration_since(state.last_output.max(started_std));
+            let output_age = std::time::Instant::now().saturating_duration_since(state.last_output);
+            let marks = state.screen.marks();
             WaitSample {
                 now: Instant::now(),
                 started,
@@ -143,11 +249,20 @@ pub async fn wait(
                 exited: state.exit.is_some(),
                 matched,
                 output_seen: state.bytes_read > bytes_at_start,
+                new_prompt: marks.prompts > prompts_at_start && marks.at_prompt,
+                busy_seen,
+                activity: None,
             }
         };
+        if !sample.matched && !sample.exited && wants_activity(spec, &sample) {
+            sample.activity = session.activity();
+            if sample.activity == Some(Activity::Running) {
+                busy_seen = true;
+            }
+        }
         let next = match decide(spec, sample) {
-            Ok(reason) => return Ok(reason),
-            Err(next) => next,
+            Decision::Done(reason) => return Ok(reason),
+            Decision::Wait(next) => next,
         };
         if spec.pattern.is_some() {
             let cost = evaluation_started.elapsed();
@@ -181,6 +296,10 @@ mod tests {
             settle: settle_ms.map(Duration::from_millis),
             pattern: None,
             settle_after_output: false,
+            ready: ReadyRule::Off,
+            after_input: false,
+            prompts_before: None,
+            bytes_before: None,
         }
     }
 
@@ -200,6 +319,9 @@ mod tests {
                 exited: false,
                 matched: false,
                 output_seen: true,
+                new_prompt: false,
+                busy_seen: false,
+                activity: None,
             }
         }
     }
@@ -210,7 +332,10 @@ mod tests {
         let mut sample = clock.sample(0, 0);
         sample.matched = true;
         sample.exited = true;
-        assert_eq!(decide(&spec(1000, None), sample), Ok(WaitReason::Matched));
+        assert_eq!(
+            decide(&spec(1000, None), sample),
+            Decision::Done(WaitReason::Matched)
+        );
     }
 
     #[test]
@@ -220,7 +345,7 @@ mod tests {
         sample.exited = true;
         assert_eq!(
             decide(&spec(10_000, Some(300)), sample),
-            Ok(WaitReason::Exited)
+            Decision::Done(WaitReason::Exited)
         );
     }
 
@@ -228,11 +353,17 @@ mod tests {
     fn settle_counts_from_last_output() {
         let clock = Clock(Instant::now());
         let spec = spec(10_000, Some(300));
-        assert_eq!(decide(&spec, clock.sample(200, 0)), Err(clock.at(300)));
-        assert_eq!(decide(&spec, clock.sample(400, 200)), Err(clock.at(500)));
+        assert_eq!(
+            decide(&spec, clock.sample(200, 0)),
+            Decision::Wait(clock.at(300))
+        );
+        assert_eq!(
+            decide(&spec, clock.sample(400, 200)),
+            Decision::Wait(clock.at(500))
+        );
         assert_eq!(
             decide(&spec, clock.sample(500, 200)),
-            Ok(WaitReason::Settled)
+            Decision::Done(WaitReason::Settled)
         );
     }
 
@@ -240,10 +371,13 @@ mod tests {
     fn timeout_caps_settle() {
         let clock = Clock(Instant::now());
         let spec = spec(1000, Some(300));
-        assert_eq!(decide(&spec, clock.sample(900, 800)), Err(clock.at(1000)));
+        assert_eq!(
+            decide(&spec, clock.sample(900, 800)),
+            Decision::Wait(clock.at(1000))
+        );
         assert_eq!(
             decide(&spec, clock.sample(1000, 900)),
-            Ok(WaitReason::Timeout)
+            Decision::Done(WaitReason::Timeout)
         );
     }
 
@@ -254,10 +388,10 @@ mod tests {
         spec.settle_after_output = true;
         let mut quiet = clock.sample(500, 0);
         quiet.output_seen = false;
-        assert_eq!(decide(&spec, quiet), Err(clock.at(1000)));
+        assert_eq!(decide(&spec, quiet), Decision::Wait(clock.at(1000)));
         assert_eq!(
             decide(&spec, clock.sample(500, 300)),
-            Ok(WaitReason::Settled)
+            Decision::Done(WaitReason::Settled)
         );
     }
 
@@ -265,10 +399,104 @@ mod tests {
     fn without_settle_only_timeout_ends() {
         let clock = Clock(Instant::now());
         let spec = spec(1000, None);
-        assert_eq!(decide(&spec, clock.sample(999, 0)), Err(clock.at(1000)));
+        assert_eq!(
+            decide(&spec, clock.sample(999, 0)),
+            Decision::Wait(clock.at(1000))
+        );
         assert_eq!(
             decide(&spec, clock.sample(1000, 0)),
-            Ok(WaitReason::Timeout)
+            Decision::Done(WaitReason::Timeout)
         );
+    }
+
+    fn ready_spec(rule: ReadyRule) -> WaitSpec {
+        WaitSpec {
+            ready: rule,
+            ..spec(10_000, None)
+        }
+    }
+
+    #[test]
+    fn new_prompt_ends_the_wait_at_once() {
+        let clock = Clock(Instant::now());
+        let mut sample = clock.sample(5, 5);
+        sample.new_prompt = true;
+        assert_eq!(
+            decide(&ready_spec(ReadyRule::NewPromptOrInput), sample),
+            Decision::Done(WaitReason::Prompt)
+        );
+        assert_eq!(
+            decide(&spec(10_000, None), sample),
+            Decision::Wait(clock.at(10_000))
+        );
+    }
+
+    #[test]
+    fn ready_states_need_quiet_output() {
+        let clock = Clock(Instant::now());
+        let mut rule = ready_spec(ReadyRule::Any);
+        rule.after_input = true;
+        let early = clock.sample(100, 50);
+        assert!(!wants_activity(&rule, &early));
+        assert_eq!(decide(&rule, early), Decision::Wait(clock.at(350)));
+
+        let quiet = clock.sample(350, 50);
+        assert!(wants_activity(&rule, &quiet));
+        let waiting = WaitSample {
+            activity: Some(Activity::WaitingForInput),
+            ..quiet
+        };
+        assert_eq!(
+            decide(&rule, waiting),
+            Decision::Done(WaitReason::InputWanted)
+        );
+        let running = WaitSample {
+            activity: Some(Activity::Running),
+            ..quiet
+        };
+        assert_eq!(decide(&rule, running), Decision::Wait(clock.at(400)));
+        let unknown = WaitSample {
+            activity: Some(Activity::Unknown),
+            ..quiet
+        };
+        assert_eq!(decide(&rule, unknown), Decision::Done(WaitReason::Settled));
+    }
+
+    #[test]
+    fn read_of_idle_session_ends_at_once() {
+        let clock = Clock(Instant::now());
+        let rule = ready_spec(ReadyRule::Any);
+        // Output stopped long before the wait began.
+        let mut sample = clock.sample(0, 0);
+        sample.started = clock.at(0);
+        sample.last_output = clock.0 - Duration::from_secs(5);
+        assert!(wants_activity(&rule, &sample));
+        sample.activity = Some(Activity::Idle);
+        assert_eq!(decide(&rule, sample), Decision::Done(WaitReason::Prompt));
+    }
+
+    #[test]
+    fn submitted_command_ignores_old_prompt() {
+        let clock = Clock(Instant::now());
+        let rule = ready_spec(ReadyRule::NewPromptOrInput);
+        let mut sample = clock.sample(400, 0);
+        sample.activity = Some(Activity::Idle);
+        assert_eq!(decide(&rule, sample), Decision::Wait(clock.at(450)));
+        sample.activity = Some(Activity::WaitingForInput);
+        assert_eq!(
+            decide(&rule, sample),
+            Decision::Done(WaitReason::InputWanted)
+        );
+    }
+
+    #[test]
+    fn pattern_read_needs_a_change() {
+        let clock = Clock(Instant::now());
+        let rule = ready_spec(ReadyRule::Reached);
+        let mut sample = clock.sample(400, 0);
+        sample.activity = Some(Activity::Idle);
+        assert_eq!(decide(&rule, sample), Decision::Wait(clock.at(450)));
+        sample.busy_seen = true;
+        assert_eq!(decide(&rule, sample), Decision::Done(WaitReason::Prompt));
     }
 }

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{AuthToken, HttpSettings};
 use crate::mcp::{TerminalServer, ToolSettings};
 use crate::session::table::SessionTable;
+use crate::transport::write_stall::{StallLimitedListener, WRITE_STALL_LIMIT};
 
 /// Largest request body accepted on `/mcp`. Larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -142,6 +143,7 @@ pub async fn serve(
         url = %format!("http://{local}/mcp"),
         "listening"
     );
+    crate::readiness::notify_ready(settings.ready_fd, &format!("listening on {local}"));
     if settings.auth_token.is_none() {
         tracing::warn!(
             transport = "http",
@@ -151,9 +153,12 @@ pub async fn serve(
 
     let stop = shutdown.clone();
     let mut server = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
+        axum::serve(
+            StallLimitedListener::new(listener, WRITE_STALL_LIMIT),
+            router,
+        )
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
     });
     tokio::select! {
         result = &mut server => return finish(result),
@@ -626,6 +631,7 @@ mod tests {
             allowed_hosts: vec![],
             max_clients: 4,
             client_idle_timeout: Duration::from_secs(300),
+            ready_fd: None,
         }
     }
 

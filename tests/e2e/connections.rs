@@ -34,7 +34,7 @@ fn table() -> std::sync::Arc<SessionTable> {
 async fn connect(table: &std::sync::Arc<SessionTable>) -> RunningService<RoleClient, ()> {
     let handler = TerminalServer::new(
         table.clone(),
-        ToolSettings::new(Duration::from_secs(10), Duration::from_millis(200)),
+        ToolSettings::new(Duration::from_secs(10), Duration::from_millis(200), false),
     );
     let (server_side, client_side) = tokio::io::duplex(1 << 16);
     tokio::spawn(async move {

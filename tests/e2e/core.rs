@@ -11,7 +11,8 @@ async fn echo_reads_back() {
     let server = Server::start().await;
     let id = server.open_bash(80, 24).await;
     let result = server.type_line(&id, "echo hello-$((6*7))").await;
-    assert_eq!(result["state"], "running");
+    assert_eq!(result["state"], "idle");
+    assert_eq!(result["reason"], "prompt");
     assert_eq!(result["view"], "output");
     assert!(
         text(&result).contains("$ echo hello-$((6*7))\nhello-42\n$"),

@@ -479,6 +479,16 @@ pub fn children(pid: u32) -> Vec<(u32, char)> {
     found
 }
 
+/// A `kB` field of `/proc/<pid>/status`, such as `VmRSS:`; 0 when it cannot be read.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|value| value.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 pub fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|dir| dir.count())

@@ -17,7 +17,8 @@ async fn pager_snapshot_resize_and_quit() {
             json!({"session_id": id, "input": "seq 1 200 | less", "submit": true}),
         )
         .await;
-    let first = server.wait_screen(&id, r"(?m)^:$", 10.0).await;
+    // Wait for the whole first page: less draws it row by row.
+    let first = server.wait_screen(&id, r"(?m)^23\n:$", 10.0).await;
     let first_rows = rows(&first);
     assert_eq!(first_rows.len(), 24);
     for (index, row) in first_rows[..23].iter().enumerate() {

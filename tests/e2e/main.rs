@@ -3,11 +3,15 @@
 
 mod harness;
 
+mod audit;
+mod completion;
 mod connections;
 mod containment;
 mod core;
+mod hostile;
 mod http;
 mod interactive;
 mod process;
 mod robustness;
 mod server;
+mod stdio_wire;

@@ -218,7 +218,7 @@ async fn repeated_writes_keep_shell_alive() {
         rows(&screen),
         vec!["$ echo a", "a", "$ echo b", "b", "$ echo c", "c", "$"]
     );
-    assert_eq!(screen["state"], "running");
+    assert_eq!(screen["state"], "idle");
     assert!(!text(&screen).contains("exit"));
     server.stop().await;
 }

@@ -148,9 +148,9 @@ async fn echo_is_false_only_for_hidden_input() {
     server.stop().await;
 }
 
-/// A write that names only a timeout still returns once output settles.
+/// A write that names only a timeout returns once the shell is back at its prompt.
 #[tokio::test]
-async fn write_with_timeout_only_settles() {
+async fn write_with_timeout_only_returns_at_prompt() {
     let server = Server::start().await;
     let id = server.open_bash(60, 10).await;
     let started = Instant::now();
@@ -165,7 +165,8 @@ async fn write_with_timeout_only_settles() {
         "took {:?}",
         started.elapsed()
     );
-    assert_eq!(result["reason"], "settled");
+    assert_eq!(result["reason"], "prompt");
+    assert_eq!(result["state"], "idle");
     server.stop().await;
 }
 

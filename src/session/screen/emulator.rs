@@ -487,6 +487,32 @@ impl Emulator {
             emulator.set_size(size);
             emulator.enforce_cell_budget(scrollback_budget(size, emulator.scrollback_rows));
         });
+        if self.parser.screen().scrollback_capacity()
+            > history_capacity(self.scrollback_rows, size.cols)
+        {
+            self.shrink_history(size);
+        }
+    }
+
+    /// Replaces the parser with one whose history fits [`HISTORY_CELL_BUDGET`] at the
+    /// width `size`. vt100 fixes the history capacity when the parser is built, so the
+    /// history moves to the transcript and the main screen is redrawn into the new
+    /// parser. The alternate screen starts blank; the program redraws it on SIGWINCH.
+    fn shrink_history(&mut self, size: TermSize) {
+        self.with_main(|emulator| {
+            emulator.move_scrollback_to_transcript();
+            let contents = emulator.parser.screen().state_formatted();
+            let hooks = std::mem::replace(
+                emulator.parser.callbacks_mut(),
+                Hooks {
+                    replies: Vec::new(),
+                    tabs: TabStops::new(size.cols),
+                    transcript: Transcript::new(0),
+                },
+            );
+            emulator.parser = new_parser(size, emulator.scrollback_rows, hooks);
+            emulator.feed(contents.as_bytes());
+        });
     }
 
     fn set_size(&mut self, size: TermSize) {
@@ -505,7 +531,19 @@ fn non_zero(size: TermSize) -> (NonZeroU16, NonZeroU16) {
     )
 }
 
+/// Maximum cells of emulator history per session. vt100 0.18.1 stores 32 bytes per
+/// cell, so this is about 31 MiB: 10,000 rows at 100 columns. Rows beyond it live in the
+/// transcript as plain text.
+pub(super) const HISTORY_CELL_BUDGET: usize = 1_000_000;
+
+/// History rows the emulator keeps at width `cols`: the configured rows, fewer when
+/// they would exceed [`HISTORY_CELL_BUDGET`].
+pub(super) fn history_capacity(scrollback_rows: usize, cols: u16) -> usize {
+    scrollback_rows.min(HISTORY_CELL_BUDGET / usize::from(cols.max(1)))
+}
+
 fn new_parser(size: TermSize, scrollback_rows: usize, hooks: Hooks) -> vt100::Parser<Hooks> {
     let (rows, cols) = non_zero(size);
-    vt100::Parser::new_with_callbacks(rows, cols, scrollback_rows, hooks)
+    let capacity = history_capacity(scrollback_rows, cols.get());
+    vt100::Parser::new_with_callbacks(rows, cols, capacity, hooks)
 }

@@ -21,7 +21,14 @@
 
 use unicode_width::UnicodeWidthChar as _;
 
+use super::MainLayout;
 use super::emulator::Emulator;
+use super::marks::{MarkPosition, ShellMarks, parse_mark};
+
+/// The character vt100 stores in place of U+FFFD: the last private-use code point, one
+/// column wide like U+FFFD.
+// NOTE: a program that prints U+10FFFD itself is shown U+FFFD.
+pub(super) const REPLACEMENT_STAND_IN: char = '\u{10FFFD}';
 
 /// Longest CSI or escape sequence passed on. Longer ones are dropped.
 const MAX_SEQUENCE_BYTES: usize = 256;
@@ -88,6 +95,9 @@ pub(super) struct Filter {
     /// than a printed character may have moved the cursor.
     column: Option<u16>,
     pub(super) title: String,
+    /// The nonce that shell integration marks must carry; `None` ignores every mark.
+    pub(super) mark_nonce: Option<String>,
+    pub(super) marks: ShellMarks,
 }
 
 impl Filter {
@@ -106,6 +116,8 @@ impl Filter {
             scroll_region_full: true,
             column: None,
             title: String::new(),
+            mark_nonce: None,
+            marks: ShellMarks::default(),
         }
     }
 
@@ -113,23 +125,37 @@ impl Filter {
     pub(super) fn process(&mut self, bytes: &[u8], emulator: &mut Emulator) {
         if self.held_utf8.is_empty() {
             let complete = bytes.len() - incomplete_utf8_tail(bytes);
-            self.run(&bytes[..complete], emulator);
+            self.run_valid(&bytes[..complete], emulator);
             self.held_utf8.extend_from_slice(&bytes[complete..]);
         } else {
             let mut joined = std::mem::take(&mut self.held_utf8);
             joined.extend_from_slice(bytes);
             let complete = joined.len() - incomplete_utf8_tail(&joined);
-            self.run(&joined[..complete], emulator);
+            self.run_valid(&joined[..complete], emulator);
             self.held_utf8.extend_from_slice(&joined[complete..]);
         }
         self.flush(emulator);
     }
 
-    /// Feeds a held-back partial UTF-8 character as it is, at end of file.
+    /// Feeds a held-back partial UTF-8 character, as U+FFFD, at end of file.
     pub(super) fn finish(&mut self, emulator: &mut Emulator) {
         let held = std::mem::take(&mut self.held_utf8);
-        self.run(&held, emulator);
+        self.run_valid(&held, emulator);
         self.flush(emulator);
+    }
+
+    /// Runs `bytes` with every invalid UTF-8 sequence replaced, as xterm shows it, by
+    /// U+FFFD. vt100 0.18.1 drops U+FFFD, so it gets [`REPLACEMENT_STAND_IN`], which the
+    /// screen turns back into U+FFFD when it renders text.
+    fn run_valid(&mut self, bytes: &[u8], emulator: &mut Emulator) {
+        let text = String::from_utf8_lossy(bytes);
+        if text.contains(char::REPLACEMENT_CHARACTER) {
+            let stand_in = REPLACEMENT_STAND_IN.to_string();
+            let text = text.replace(char::REPLACEMENT_CHARACTER, &stand_in);
+            self.run(text.as_bytes(), emulator);
+        } else {
+            self.run(text.as_bytes(), emulator);
+        }
     }
 
     /// Forgets the predicted cursor column and the scroll region, which vt100 resets on
@@ -189,7 +215,7 @@ impl Filter {
             State::Ground => return self.ground(bytes, emulator),
             State::Escape => self.escape(byte, emulator),
             State::Csi | State::CsiOverflow => self.csi(byte, emulator),
-            State::Osc | State::IgnoredString => self.string(byte),
+            State::Osc | State::IgnoredString => self.string(byte, emulator),
         }
         1
     }
@@ -514,12 +540,12 @@ impl Filter {
         self.push_csi(&format!("{}G", target + 1));
     }
 
-    fn string(&mut self, byte: u8) {
+    fn string(&mut self, byte: u8, emulator: &mut Emulator) {
         match byte {
-            0x07 => self.end_string(),
+            0x07 => self.end_string(emulator),
             CANCEL | SUBSTITUTE => self.state = State::Ground,
             ESC => {
-                self.end_string();
+                self.end_string(emulator);
                 self.start_escape();
             }
             _ => {
@@ -530,10 +556,23 @@ impl Filter {
         }
     }
 
-    fn end_string(&mut self) {
+    fn end_string(&mut self, emulator: &mut Emulator) {
         if self.state == State::Osc {
             let payload = std::mem::take(&mut self.osc);
-            if let Some(title) = payload
+            let mark = self
+                .mark_nonce
+                .as_deref()
+                .and_then(|nonce| parse_mark(&payload, nonce));
+            if let Some(kind) = mark {
+                // The mark's position is where the bytes before it leave the cursor.
+                self.flush(emulator);
+                let layout = MainLayout::read(emulator);
+                let position = MarkPosition {
+                    row: layout.cursor_row(),
+                    col: layout.cursor_col,
+                };
+                self.marks.record(kind, position);
+            } else if let Some(title) = payload
                 .strip_prefix(b"0;")
                 .or_else(|| payload.strip_prefix(b"2;"))
             {

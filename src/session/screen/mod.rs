@@ -19,6 +19,7 @@
 
 mod emulator;
 mod filter;
+pub mod marks;
 mod transcript;
 
 #[cfg(test)]
@@ -29,6 +30,8 @@ use std::hash::{BuildHasher as _, Hasher as _};
 
 use emulator::Emulator;
 use filter::Filter;
+use marks::{MarkPosition, ShellMarks};
+use unicode_width::UnicodeWidthChar as _;
 
 /// Terminal size in character cells.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +56,13 @@ pub struct ScreenLimits {
 pub struct OutputCursor {
     row: u64,
     tag: u32,
+}
+
+impl OutputCursor {
+    /// Returns the absolute main-screen row.
+    pub fn row(self) -> u64 {
+        self.row
+    }
 }
 
 impl std::fmt::Display for OutputCursor {
@@ -160,7 +170,7 @@ impl Screen {
         emulator
             .screen()
             .rows(0, u16::MAX)
-            .map(|row| trim_end(&row).to_owned())
+            .map(|row| restore_replacements(trim_end(&row)))
             .collect()
     }
 
@@ -218,7 +228,7 @@ impl Screen {
         while lines.last().is_some_and(String::is_empty) {
             lines.pop();
         }
-        lines.join("\n")
+        restore_replacements(&lines.join("\n"))
     }
 
     /// Reports whether `cursor` was issued by this screen (not by another session, and
@@ -246,10 +256,30 @@ impl Screen {
     /// reports the lost characters. A cursor beyond the end or from another screen
     /// reads from the current cursor row.
     pub fn output_since(&self, since: Option<OutputCursor>) -> OutputSlice {
+        self.output_range(since, None)
+    }
+
+    /// Returns the text from the row of `start` up to `end`: the rows before `end.row`
+    /// and the first `end.col` columns of that row. Used to cut one command's output
+    /// out of the history between two shell integration marks.
+    pub fn output_between(&self, start: u64, end: MarkPosition) -> OutputSlice {
+        let start = OutputCursor {
+            row: start.min(end.row),
+            tag: self.tag,
+        };
+        self.output_range(Some(start), Some(end))
+    }
+
+    fn output_range(&self, since: Option<OutputCursor>, end: Option<MarkPosition>) -> OutputSlice {
         let mut emulator = self.emulator.borrow_mut();
         let layout = MainLayout::read(&mut emulator);
         let first = emulator.hooks().transcript.first();
-        let last = layout.last_row();
+        let last = match end {
+            Some(end) => end.row.min(layout.last_row()),
+            None => layout.last_row(),
+        };
+        // Columns of the last row to keep; `None` keeps the whole row.
+        let last_cols = end.filter(|end| end.row == last).map(|end| end.col);
         let (start, dropped_chars) = match since {
             None => (first, 0),
             Some(cursor) if cursor.tag != self.tag || cursor.row > last => (layout.cursor_row(), 0),
@@ -266,11 +296,14 @@ impl Screen {
             if *row > last {
                 return;
             }
-            if *row == last || !wrapped {
-                text.push_str(trim_end(line));
-                if *row != last {
-                    text.push('\n');
+            if *row == last {
+                match last_cols {
+                    Some(cols) => text.push_str(trim_end(take_columns(line, cols))),
+                    None => text.push_str(trim_end(line)),
                 }
+            } else if !wrapped {
+                text.push_str(trim_end(line));
+                text.push('\n');
             } else {
                 text.push_str(line);
             }
@@ -286,13 +319,43 @@ impl Screen {
         });
 
         OutputSlice {
-            text,
+            text: restore_replacements(&text),
             cursor: OutputCursor {
                 row: layout.cursor_row(),
                 tag: self.tag,
             },
             dropped_chars,
         }
+    }
+
+    /// Returns the cursor of an absolute main-screen row, as marks report them.
+    pub fn cursor_at_row(&self, row: u64) -> OutputCursor {
+        OutputCursor { row, tag: self.tag }
+    }
+
+    /// Sets the nonce that shell integration marks must carry to be recorded.
+    pub fn set_mark_nonce(&mut self, nonce: String) {
+        self.filter.mark_nonce = Some(nonce);
+    }
+
+    /// Returns the shell's state as the integration marks seen so far report it.
+    pub fn marks(&self) -> &ShellMarks {
+        &self.filter.marks
+    }
+
+    /// Records that a command line was submitted at the shell's prompt.
+    pub fn submit_command(&mut self) {
+        self.filter.marks.submit();
+    }
+
+    /// Returns the text typed after the shell's prompt and not yet submitted, if any.
+    pub fn typed_at_prompt(&self) -> Option<String> {
+        let marks = &self.filter.marks;
+        let prompt_end = marks.prompt_end.filter(|_| marks.at_prompt)?;
+        let slice = self.output_range(Some(self.cursor_at_row(prompt_end.row)), None);
+        let line = slice.text.lines().next().unwrap_or("");
+        let typed = drop_columns(line, prompt_end.col).trim();
+        (!typed.is_empty()).then(|| typed.to_owned())
     }
 
     /// Returns how many times vt100 panicked and was rebuilt with an empty screen.
@@ -307,6 +370,7 @@ struct MainLayout {
     scrollback_start: u64,
     scrollback_len: u64,
     cursor_row: u16,
+    cursor_col: u16,
     /// Last visible row that is not blank, if any.
     last_text_row: Option<u16>,
 }
@@ -326,6 +390,7 @@ impl MainLayout {
                 scrollback_start,
                 scrollback_len: screen.scrollback_len() as u64,
                 cursor_row: screen.cursor_position().0,
+                cursor_col: screen.cursor_position().1,
                 last_text_row,
             }
         })
@@ -341,6 +406,28 @@ impl MainLayout {
             .map_or(self.cursor_row, |row| row.max(self.cursor_row));
         self.scrollback_start + self.scrollback_len + u64::from(last_visible)
     }
+}
+
+/// Returns the start of `line` that fills at most `cols` terminal columns.
+fn take_columns(line: &str, cols: u16) -> &str {
+    let mut width = 0usize;
+    for (index, c) in line.char_indices() {
+        width += c.width().unwrap_or(0);
+        if width > usize::from(cols) {
+            return &line[..index];
+        }
+    }
+    line
+}
+
+/// Returns `line` without the characters that fill its first `cols` terminal columns.
+fn drop_columns(line: &str, cols: u16) -> &str {
+    &line[take_columns(line, cols).len()..]
+}
+
+/// Turns the stand-in the filter feeds vt100 back into U+FFFD.
+fn restore_replacements(text: &str) -> String {
+    text.replace(filter::REPLACEMENT_STAND_IN, "\u{FFFD}")
 }
 
 fn trim_end(text: &str) -> &str {

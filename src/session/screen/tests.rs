@@ -359,16 +359,16 @@ fn utf8_split_three_byte_character() {
 #[test]
 fn utf8_stray_bytes_pass_at_once() {
     let mut screen = new_screen(20, 3);
-    // A stray continuation byte and an invalid lead byte are not held back: the `a`
-    // after them shows in the same read.
+    // A stray continuation byte and an invalid lead byte are not held back: they show
+    // as U+FFFD, and the `a` after them in the same read.
     screen.process(b"\x80\xffa");
-    assert_eq!(screen.visible_rows()[0], "a");
+    assert_eq!(screen.visible_rows()[0], "\u{fffd}\u{fffd}a");
     // A held lead byte is flushed at end of file.
     screen.process(b"b\xc3");
-    assert_eq!(screen.visible_rows()[0], "ab");
+    assert_eq!(screen.visible_rows()[0], "\u{fffd}\u{fffd}ab");
     screen.finish();
     screen.process(b"c");
-    assert_eq!(screen.visible_rows()[0], "abc");
+    assert_eq!(screen.visible_rows()[0], "\u{fffd}\u{fffd}ab\u{fffd}c");
 }
 
 #[test]
@@ -1144,4 +1144,182 @@ fn wide_screen_keeps_fewer_history_rows() {
         emulator.hooks().transcript.len() > 0,
         "history moved to the transcript"
     );
+}
+
+/// Bytes a bash with the project's prompt hook prints for `prompt`, a typed `command`
+/// and its `output`, split wherever the hook prints a mark.
+fn shell_round(nonce: &str, command: &str, output: &str, status: i32) -> Vec<u8> {
+    format!(
+        "{command}\n\x1b]133;C;{nonce}\x07{output}\x1b]133;D;{nonce};{status}\x07\x1b]133;A;{nonce}\x07$ \x1b]133;B;{nonce}\x07"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn marks_split_command_output() {
+    let mut screen = new_screen(20, 5);
+    screen.set_mark_nonce("n0".into());
+    feed(&mut screen, &[b"\x1b]133;A;n0\x07$ \x1b]133;B;n0\x07"]);
+    assert_eq!(screen.marks().prompts, 1);
+    assert!(screen.marks().at_prompt);
+
+    let round = shell_round("n0", "seq 3", "1\n2\n3\n", 0);
+    // Split the round inside a mark, which the filter must join.
+    let (head, tail) = round.split_at(12);
+    feed(&mut screen, &[head, tail]);
+    let marks = screen.marks();
+    assert_eq!(marks.finished, 1);
+    assert_eq!(marks.prompts, 2);
+    let finished = marks.last_finished.expect("a finished command");
+    assert_eq!(finished.status, Some(0));
+    let start = finished.output_start.expect("a C mark").row;
+    let slice = screen.output_between(start, finished.output_end);
+    assert_eq!(slice.text, "1\n2\n3\n");
+    assert_rows(&screen, &["$ seq 3", "1", "2", "3", "$"]);
+}
+
+#[test]
+fn marks_cut_output_without_newline() {
+    let mut screen = new_screen(20, 5);
+    screen.set_mark_nonce("n0".into());
+    feed(&mut screen, &[&shell_round("n0", "printf abc", "abc", 1)]);
+    let finished = screen.marks().last_finished.expect("a finished command");
+    assert_eq!(finished.status, Some(1));
+    let start = finished.output_start.expect("a C mark").row;
+    assert_eq!(
+        screen.output_between(start, finished.output_end).text,
+        "abc"
+    );
+    assert_rows(&screen, &["printf abc", "abc$", "", "", ""]);
+}
+
+#[test]
+fn marks_with_another_nonce_are_ignored() {
+    let mut screen = new_screen(20, 5);
+    screen.set_mark_nonce("n0".into());
+    feed(&mut screen, &[&shell_round("forged", "cat log", "x\n", 0)]);
+    assert_eq!(*screen.marks(), marks::ShellMarks::default());
+    assert_rows(&screen, &["cat log", "x", "$", "", ""]);
+}
+
+#[test]
+fn marks_survive_scrolling_into_history() {
+    let mut screen = new_screen(20, 3);
+    screen.set_mark_nonce("n0".into());
+    let output: String = (1..=10).map(|n| format!("line {n}\n")).collect();
+    feed(&mut screen, &[&shell_round("n0", "seq", &output, 0)]);
+    let finished = screen.marks().last_finished.expect("a finished command");
+    let start = finished.output_start.expect("a C mark").row;
+    assert_eq!(
+        screen.output_between(start, finished.output_end).text,
+        output
+    );
+}
+
+#[test]
+fn typed_text_after_prompt() {
+    let mut screen = new_screen(20, 5);
+    screen.set_mark_nonce("n0".into());
+    feed(&mut screen, &[b"\x1b]133;A;n0\x07$ \x1b]133;B;n0\x07"]);
+    assert_eq!(screen.typed_at_prompt(), None);
+    feed(&mut screen, &[b"rm -rf x #"]);
+    assert_eq!(screen.typed_at_prompt().as_deref(), Some("rm -rf x #"));
+    screen.submit_command();
+    assert_eq!(screen.typed_at_prompt(), None);
+}
+
+#[test]
+fn history_capacity_follows_cell_budget() {
+    use super::emulator::{HISTORY_CELL_BUDGET, history_capacity};
+    assert_eq!(history_capacity(10_000, 80), 10_000);
+    assert_eq!(history_capacity(10_000, 1000), HISTORY_CELL_BUDGET / 1000);
+    let limits = ScreenLimits {
+        scrollback_rows: 10_000,
+        transcript_bytes: 1 << 20,
+    };
+    let screen = Screen::new(
+        TermSize {
+            cols: 1000,
+            rows: 500,
+        },
+        limits,
+    );
+    let capacity = screen.emulator.borrow().screen().scrollback_capacity();
+    assert_eq!(capacity, HISTORY_CELL_BUDGET / 1000);
+}
+
+#[test]
+fn widening_moves_history_out_of_budget() {
+    let limits = ScreenLimits {
+        scrollback_rows: 10_000,
+        transcript_bytes: 1 << 20,
+    };
+    let mut screen = Screen::new(TermSize { cols: 10, rows: 4 }, limits);
+    for line in 0..5000 {
+        screen.process(format!("line {line}\r\n").as_bytes());
+    }
+    screen.process(b"tail");
+    let visible = screen.visible_rows();
+    let history = screen.scrollback_text();
+    let cursor = screen.cursor_position();
+
+    screen.resize(TermSize {
+        cols: 1000,
+        rows: 4,
+    });
+
+    let capacity = screen.emulator.borrow().screen().scrollback_capacity();
+    assert!(
+        capacity * 1000 <= super::emulator::HISTORY_CELL_BUDGET,
+        "{capacity}"
+    );
+    assert_eq!(screen.visible_rows(), visible);
+    assert_eq!(screen.cursor_position(), cursor);
+    assert_eq!(screen.scrollback_text(), history);
+    screen.process(b" more\r\nnext");
+    assert_eq!(screen.visible_rows()[2], "tail more");
+    assert_eq!(screen.visible_rows()[3], "next");
+    let output = screen.output_since(None).text;
+    assert!(output.ends_with("line 4999\ntail more\nnext"), "{output}");
+}
+
+#[test]
+fn invalid_utf8_becomes_replacement_characters() {
+    let screen = screen_after(20, 3, &[b"D\xff\xfeE", b" \xe4\xbd", b"\xa0 \xc3"]);
+    assert_eq!(screen.visible_rows()[0], "D\u{fffd}\u{fffd}E 你");
+    let mut screen = screen;
+    screen.finish();
+    assert_eq!(screen.visible_rows()[0], "D\u{fffd}\u{fffd}E 你 \u{fffd}");
+}
+
+/// Inputs that panic vt100 0.16 after a shrinking resize, and a screen created with 0
+/// rows: each leaves a screen of the current size, without a rebuild.
+#[test]
+fn vt100_crash_inputs_keep_the_screen() {
+    let cases: [(TermSize, &[u8], TermSize, &[u8]); 2] = [
+        (
+            TermSize { cols: 4, rows: 2 },
+            "a你".as_bytes(),
+            TermSize { cols: 2, rows: 2 },
+            b"\x1b[K",
+        ),
+        (
+            TermSize { cols: 10, rows: 3 },
+            "aaaaaaaaあ".as_bytes(),
+            TermSize { cols: 9, rows: 3 },
+            b"\x1b[1;9Hz",
+        ),
+    ];
+    for (size, before, resized, after) in cases {
+        let mut screen = Screen::new(size, LIMITS);
+        screen.process(before);
+        screen.resize(resized);
+        screen.process(after);
+        assert_eq!(screen.size(), resized);
+        assert_eq!(screen.visible_rows().len(), usize::from(resized.rows));
+        assert_eq!(screen.resets(), 0);
+    }
+    let mut screen = Screen::new(TermSize { cols: 80, rows: 0 }, LIMITS);
+    screen.process(b"text");
+    assert_eq!(screen.visible_rows(), ["text"]);
 }
