@@ -65,7 +65,7 @@ pub struct Cli {
     pub max_sessions: u32,
 
     /// History rows the terminal emulator keeps above the screen of each session; fewer
-    /// on wide terminals, so (rows + history rows) × columns stays within 2,000,000 cells.
+    /// on wide terminals, so history rows × columns stays within 1,000,000 cells.
     #[arg(long, env = "MCP_SCROLLBACK", default_value_t = 10_000, value_name = "ROWS",
           value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub scrollback: u32,

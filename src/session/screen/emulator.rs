@@ -234,18 +234,6 @@ fn row_text(contents: &RowContents<'_>) -> (String, bool) {
     (text, wrapped)
 }
 
-/// Most cells one session's emulator keeps, counted as (rows + history rows) × columns.
-/// At about 32 bytes per vt100 cell that is about 64 MiB.
-pub(super) const MAX_CELLS: usize = 2_000_000;
-
-/// Returns how many history rows a screen of `size` may keep: the configured count, or
-/// fewer where the terminal is so wide that the cells would exceed [`MAX_CELLS`].
-pub(super) fn scrollback_budget(size: TermSize, configured: usize) -> usize {
-    let cols = usize::from(size.cols.max(1));
-    let rows = usize::from(size.rows);
-    configured.min((MAX_CELLS / cols).saturating_sub(rows))
-}
-
 /// vt100's parser, fed and resized only under `catch_unwind`.
 pub(super) struct Emulator {
     parser: vt100::Parser<Hooks>,
@@ -261,7 +249,7 @@ impl Emulator {
             transcript: Transcript::new(transcript_bytes),
         };
         Emulator {
-            parser: new_parser(size, scrollback_budget(size, scrollback_rows), hooks),
+            parser: new_parser(size, scrollback_rows, hooks),
             scrollback_rows,
             resets: 0,
         }
@@ -302,33 +290,9 @@ impl Emulator {
         if bytes.is_empty() {
             return;
         }
-        // vt100's history capacity is fixed when the parser is built. After the terminal
-        // grew wider, feeding in parts of at most `budget` bytes bounds the rows one part
-        // can push into history (a line feed pushes one), and the history is moved to
-        // the transcript whenever it passes the budget.
-        // NOTE: a scroll-up sequence (`CSI n S`) pushes n rows with a few bytes, so
-        // between two checks history can briefly reach vt100's capacity at the new width.
-        let budget = scrollback_budget(self.size(), self.scrollback_rows);
-        let part_len = if self.parser.screen().scrollback_capacity() > budget {
-            budget.max(1)
-        } else {
-            bytes.len()
-        };
-        for part in bytes.chunks(part_len) {
-            let parser = &mut self.parser;
-            if catch_unwind(AssertUnwindSafe(|| parser.process(part))).is_err() {
-                self.rebuild();
-            }
-            self.enforce_cell_budget(budget);
-        }
-    }
-
-    /// Moves the main screen's history to the transcript when it contains more rows
-    /// than `budget`. The alternate screen keeps no history, so it is left alone.
-    fn enforce_cell_budget(&mut self, budget: usize) {
-        let screen = self.parser.screen();
-        if !screen.alternate_screen() && screen.scrollback_len() > budget {
-            self.move_scrollback_to_transcript();
+        let parser = &mut self.parser;
+        if catch_unwind(AssertUnwindSafe(|| parser.process(bytes))).is_err() {
+            self.rebuild();
         }
     }
 
@@ -353,7 +317,7 @@ impl Emulator {
                 hooks.transcript.push(text, wrapped);
             }
         }
-        self.parser = new_parser(size, scrollback_budget(size, self.scrollback_rows), hooks);
+        self.parser = new_parser(size, self.scrollback_rows, hooks);
     }
 
     /// Runs `action` on the main screen, leaving the alternate screen for the
@@ -485,7 +449,6 @@ impl Emulator {
                 emulator.parser.screen_mut().clear_scrollback();
             }
             emulator.set_size(size);
-            emulator.enforce_cell_budget(scrollback_budget(size, emulator.scrollback_rows));
         });
         if self.parser.screen().scrollback_capacity()
             > history_capacity(self.scrollback_rows, size.cols)

@@ -1109,43 +1109,6 @@ fn man_recording_matches_reference() {
     assert_eq!(screen.cursor_position(), (23, 57));
 }
 
-#[test]
-fn wide_screen_keeps_fewer_history_rows() {
-    use super::emulator::{Emulator, MAX_CELLS, scrollback_budget};
-    let wide = TermSize {
-        cols: 1000,
-        rows: 500,
-    };
-    assert_eq!(scrollback_budget(wide, 10_000), 1500);
-    assert_eq!(
-        scrollback_budget(TermSize { cols: 80, rows: 24 }, 10_000),
-        10_000
-    );
-
-    let mut emulator = Emulator::new(wide, 10_000, 1 << 20);
-    assert_eq!(emulator.screen().scrollback_capacity(), 1500);
-    emulator.feed("line\r\n".repeat(5000).as_bytes());
-    let cells = |emulator: &Emulator| {
-        let size = emulator.size();
-        (usize::from(size.rows) + emulator.screen().scrollback_len()) * usize::from(size.cols)
-    };
-    assert!(cells(&emulator) <= MAX_CELLS);
-
-    // A terminal widened after it was opened keeps within the budget too.
-    let mut emulator = Emulator::new(TermSize { cols: 80, rows: 24 }, 10_000, 1 << 20);
-    emulator.feed("line\r\n".repeat(5000).as_bytes());
-    // 5000 line feeds from the top row of a 24-row screen push 4977 rows into history.
-    assert_eq!(emulator.screen().scrollback_len(), 4977);
-    emulator.resize(wide);
-    assert!(cells(&emulator) <= MAX_CELLS, "{}", cells(&emulator));
-    emulator.feed("more\r\n".repeat(5000).as_bytes());
-    assert!(cells(&emulator) <= MAX_CELLS, "{}", cells(&emulator));
-    assert!(
-        emulator.hooks().transcript.len() > 0,
-        "history moved to the transcript"
-    );
-}
-
 /// Bytes a bash with the project's prompt hook prints for `prompt`, a typed `command`
 /// and its `output`, split wherever the hook prints a mark.
 fn shell_round(nonce: &str, command: &str, output: &str, status: i32) -> Vec<u8> {
