@@ -696,7 +696,7 @@ async fn reaper_spares_busy_sessions() {
     );
     for id in [&polled, &printing] {
         let alive = server.ok("session_read", json!({"session_id": id})).await;
-        assert_eq!(alive["state"], "running", "{alive}");
+        assert_ne!(alive["state"], "exited", "{alive}");
     }
     let reaped = wait_until(Duration::from_secs(18).saturating_sub(t0.elapsed()), || {
         count_marked(&format!("{m}b")).is_empty()
