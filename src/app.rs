@@ -18,9 +18,10 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{AuditLog, AuditOpenError, Principal};
 use crate::config::Settings;
 use crate::mcp::{TerminalServer, ToolSettings};
+use crate::session::process_tree::{Membership, kill_tree};
 use crate::session::screen::ScreenLimits;
 use crate::session::table::{SessionTable, TableConfig};
-use crate::session::{EndReason, pty::SpawnConfig, reaper};
+use crate::session::{EndReason, containment, pty, pty::SpawnConfig, reaper};
 use crate::transport::http::HttpError;
 use crate::transport::{http, stdio};
 
@@ -44,6 +45,7 @@ pub async fn run(settings: Settings) -> ExitCode {
                 scrollback_rows: settings.scrollback_rows,
                 transcript_bytes: settings.transcript_bytes,
             },
+            rlimits: settings.session_rlimits.clone(),
         },
         max_sessions: settings.max_sessions,
         kill_grace: settings.kill_grace,
@@ -58,6 +60,7 @@ pub async fn run(settings: Settings) -> ExitCode {
         "server starting"
     );
 
+    let orphans_task = start_containment(&settings, shutdown.clone()).await;
     let reaper_task = settings
         .idle_timeout
         .map(|idle| tokio::spawn(reaper::run(table.clone(), idle, shutdown.clone())));
@@ -100,18 +103,33 @@ pub async fn run(settings: Settings) -> ExitCode {
         let _ = task.await;
     }
     let count = table.len();
-    if tokio::time::timeout(
-        shutdown_bound(settings.kill_grace),
-        table.close_all(EndReason::Shutdown),
-    )
-    .await
-    .is_err()
+    // Orphans the server adopted as subreaper match no session when they cleared their
+    // environment; ending every descendant alongside the sessions catches them too.
+    let descendants = Membership::descendants_of(std::process::id() as i32);
+    let close_everything = async {
+        let (_, leftover) = tokio::join!(
+            table.close_all(EndReason::Shutdown),
+            kill_tree(&descendants, settings.kill_grace)
+        );
+        if leftover.signalled > 0 {
+            tracing::info!(
+                processes = leftover.signalled,
+                "ended processes the sessions left outside their sessions"
+            );
+        }
+    };
+    if tokio::time::timeout(shutdown_bound(settings.kill_grace), close_everything)
+        .await
+        .is_err()
     {
         tracing::warn!(
             sessions = table.len(),
             "closing sessions took too long; exiting anyway"
         );
     }
+    // Reap what the ladder just ended before the last log line.
+    containment::reap_exited_orphans();
+    orphans_task.abort();
     tracing::info!(sessions_closed = count, "server stopped");
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -120,6 +138,34 @@ pub async fn run(settings: Settings) -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// Makes the server the subreaper of its sessions, starts reaping orphans, ends what
+/// an earlier instance killed with SIGKILL left behind, and logs which containment
+/// mechanisms are active.
+async fn start_containment(
+    settings: &Settings,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let subreaper = containment::become_subreaper();
+    let orphans = tokio::spawn(containment::reap_orphans(shutdown));
+    let leftovers = containment::sweep_leftovers(settings.kill_grace).await;
+    // SAFETY: prctl with PR_GET_DUMPABLE takes no pointers.
+    let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } != 0;
+    tracing::info!(
+        subreaper,
+        dumpable,
+        tag = pty::SESSION_TAG_VAR,
+        instance = containment::instance_tag(),
+        leftovers_ended = leftovers,
+        cgroups = false,
+        session_rlimits = settings.session_rlimits.limits().len(),
+        "containment: processes are found by session id and environment tag, and signalled through pidfds"
+    );
+    if !subreaper {
+        tracing::warn!("could not become a child subreaper; orphaned session processes go to init");
+    }
+    orphans
 }
 
 /// Checks whether an HTTP start-up error comes from the settings alone, so that

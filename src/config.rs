@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::session::limits::{RLIMIT_FORMAT, SessionRlimits};
+
 /// Largest accepted value for any duration setting, in seconds (one day).
 const MAX_DURATION_SECS: f64 = 86_400.0;
 
@@ -58,12 +60,13 @@ pub struct Cli {
     pub idle_timeout: String,
 
     /// Maximum number of sessions open at once (exited sessions that are not closed count).
-    #[arg(long, env = "MCP_MAX_SESSIONS", default_value_t = 64, value_name = "COUNT",
+    #[arg(long, env = "MCP_MAX_SESSIONS", default_value_t = 32, value_name = "COUNT",
           value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_sessions: u32,
 
-    /// History rows the terminal emulator keeps above the screen of each session.
-    #[arg(long, env = "MCP_SCROLLBACK", default_value_t = 1000, value_name = "ROWS",
+    /// History rows the terminal emulator keeps above the screen of each session; fewer
+    /// on wide terminals, so history rows × columns stays within 1,000,000 cells.
+    #[arg(long, env = "MCP_SCROLLBACK", default_value_t = 10_000, value_name = "ROWS",
           value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub scrollback: u32,
 
@@ -92,6 +95,19 @@ pub struct Cli {
         value_name = "NAME[,NAME...]"
     )]
     pub pass_env: Vec<String>,
+
+    /// Resource limit set in every session program and never on the server, as
+    /// NAME=VALUE (soft and hard); repeat the flag for several. NAME is as (address
+    /// space), fsize (file size), core (core file size), all in bytes with an optional K,
+    /// M or G; cpu (seconds of CPU time); nofile (open files); nproc (processes of the
+    /// user). The variable takes a comma-separated list.
+    #[arg(
+        long,
+        env = "MCP_SESSION_RLIMITS",
+        value_delimiter = ',',
+        value_name = "NAME=VALUE"
+    )]
+    pub session_rlimit: Vec<String>,
 
     /// Also offer the tools `persistent_shell` and `session_manager`, under the names and
     /// parameters of the Go server this one replaces, so existing prompts keep working.
@@ -239,6 +255,7 @@ pub struct Settings {
     pub transcript_bytes: usize,
     pub kill_grace: Duration,
     pub pass_env: BTreeSet<String>,
+    pub session_rlimits: SessionRlimits,
     pub legacy_tools: bool,
     pub log_level: LogLevel,
     pub log_format: LogFormat,
@@ -356,6 +373,12 @@ impl Settings {
             }
             pass_env.insert(name.to_owned());
         }
+        let session_rlimits = SessionRlimits::parse(cli.session_rlimit.iter().map(String::as_str))
+            .map_err(|error| ConfigError::Invalid {
+                name: "--session-rlimit (MCP_SESSION_RLIMITS) entry",
+                value: error.value,
+                reason: format!("{}; {RLIMIT_FORMAT}", error.reason),
+            })?;
         let log_level = if cli.verbose {
             LogLevel::Trace
         } else if cli.debug {
@@ -394,6 +417,7 @@ impl Settings {
             transcript_bytes: cli.transcript_bytes as usize,
             kill_grace,
             pass_env,
+            session_rlimits,
             legacy_tools: cli.legacy_tools,
             log_level,
             log_format: cli.log_format,
@@ -612,6 +636,23 @@ mod tests {
         let parsed = cli(&["--pass-env", "MCP_AUTH_TOKEN"]).unwrap();
         let error = Settings::from_cli(&parsed).unwrap_err().to_string();
         assert!(error.contains("MCP_AUTH_TOKEN"), "{error}");
+    }
+
+    #[test]
+    fn session_rlimits_are_parsed_and_checked() {
+        let parsed = cli(&["--session-rlimit", "fsize=1M", "--session-rlimit", "cpu=5"]).unwrap();
+        let settings = Settings::from_cli(&parsed).unwrap();
+        let names: Vec<&str> = settings
+            .session_rlimits
+            .limits()
+            .iter()
+            .map(|limit| limit.name)
+            .collect();
+        assert_eq!(names, ["fsize", "cpu"]);
+        let parsed = cli(&["--session-rlimit", "stack=1M"]).unwrap();
+        let error = Settings::from_cli(&parsed).unwrap_err().to_string();
+        assert!(error.contains("--session-rlimit"), "{error}");
+        assert!(error.contains("\"stack=1M\""), "{error}");
     }
 
     #[test]

@@ -3,9 +3,18 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use mcp_terminal_server::config::{Cli, Settings};
+use mcp_terminal_server::session::{containment, limits};
 use mcp_terminal_server::{app, telemetry};
 
 fn main() -> ExitCode {
+    // Started as a session program's launcher: set the limits and exec the program.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(status) = limits::run_exec_with_limits(&args) {
+        return ExitCode::from(status);
+    }
+    // Before anything is read (the token among it), so a session cannot read the
+    // server's memory or environment through /proc.
+    let protected = containment::protect_server();
     let cli = Cli::parse();
     let settings = match Settings::from_cli(&cli) {
         Ok(settings) => settings,
@@ -16,6 +25,11 @@ fn main() -> ExitCode {
         }
     };
     telemetry::init(settings.log_level, settings.log_format);
+    if !protected {
+        tracing::warn!(
+            "could not make the server non-dumpable; same-user processes can read its memory"
+        );
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

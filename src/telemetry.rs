@@ -8,7 +8,7 @@ use crate::config::{LogFormat, LogLevel};
 
 /// Installs the global subscriber. `RUST_LOG` wins over the flags when it is set, except
 /// that rmcp is capped at info: at debug it logs whole requests, which would include
-/// text typed at a password prompt. Colour codes are never written, because logs end
+/// text typed at a password prompt. Its session manager is capped at warn. Colour codes are never written, because logs end
 /// up in files, journald and supervisors. With [`LogFormat::Json`] each event is one JSON
 /// object per line, with its fields flattened next to `timestamp`, `level` and `message`.
 pub fn init(level: LogLevel, format: LogFormat) {
@@ -19,7 +19,14 @@ pub fn init(level: LogLevel, format: LogFormat) {
     };
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(default))
-        .add_directive("rmcp=info".parse().expect("a valid directive"));
+        .add_directive("rmcp=info".parse().expect("a valid directive"))
+        // Its session manager logs every full Mcp-Session-Id at info, and the id is all
+        // a client needs to act in that MCP session.
+        .add_directive(
+            "rmcp::transport::streamable_http_server::session::local=warn"
+                .parse()
+                .expect("a valid directive"),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| StderrIgnoringErrors)

@@ -16,6 +16,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::ExitInfo;
+use super::containment::{INSTANCE_VAR, RegisteredChild, instance_tag, spawn_registered};
 use super::process_tree::{Membership, read_process};
 use super::pty::{SESSION_TAG_VAR, signal_name};
 
@@ -178,12 +179,19 @@ pub async fn run_command(
         .stdin(Stdio::null())
         .stdout(Stdio::from(write_end))
         .stderr(stderr)
+        .env(INSTANCE_VAR, instance_tag())
         .process_group(0)
         .kill_on_drop(true);
-    let mut child = command.spawn().map_err(|source| CommandError::Spawn {
+    // Registered, so the orphan reaper leaves the exit status to `child.wait()`.
+    let mut child = spawn_registered(
+        || command.spawn(),
+        |spawned| spawned.as_ref().ok().and_then(|child| child.id()),
+    )
+    .map_err(|source| CommandError::Spawn {
         shell: request.shell.clone(),
         source,
     })?;
+    let _registration = RegisteredChild(child.id().unwrap_or(0));
     // The parent's copies of the write end went into `command`; drop them so the
     // reader sees end of file once the command's processes are gone.
     drop(command);

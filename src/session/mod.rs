@@ -15,7 +15,9 @@
 
 pub mod activity;
 pub mod command;
+pub mod containment;
 pub mod keys;
+pub mod limits;
 pub mod output;
 pub mod process_tree;
 pub mod pty;
@@ -155,6 +157,12 @@ impl Session {
     fn notify(&self) {
         self.changed
             .send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
+
+    /// Reports whether a tool call is waiting on this session: every wait subscribes to
+    /// its output and exit events for as long as it lasts.
+    pub fn has_waiters(&self) -> bool {
+        self.changed.receiver_count() > 0
     }
 
     /// Records a tool call as activity for the idle reaper.

@@ -62,8 +62,10 @@ pub struct Membership {
     pub leader_pid: i32,
     /// The leader's start time as read right after it was spawned, if it could be read.
     pub leader_start_time: Option<u64>,
-    /// `MCP_TERMINAL_SESSION_ID=<uuid>` as bytes.
+    /// `MTS_SESSION_TAG=<uuid>` as bytes.
     pub tag: Vec<u8>,
+    /// When set, membership is descent from this pid instead of session id or tag.
+    pub ancestor: Option<i32>,
 }
 
 impl Membership {
@@ -77,6 +79,29 @@ impl Membership {
             leader_pid: leader_pid as i32,
             leader_start_time,
             tag: format!("{tag_var}={session_id}").into_bytes(),
+            ancestor: None,
+        }
+    }
+
+    /// Recognises processes by the tag alone: `NAME=value` in their environment.
+    pub fn tag_only(tag_var: &str, value: &str) -> Self {
+        Self {
+            // No process has session id -1, so only the tag matches.
+            leader_pid: -1,
+            leader_start_time: None,
+            tag: format!("{tag_var}={value}").into_bytes(),
+            ancestor: None,
+        }
+    }
+
+    /// Recognises every descendant of `ancestor`: at shutdown, the server's own
+    /// descendants include orphans it adopted as subreaper that match no session.
+    pub fn descendants_of(ancestor: i32) -> Self {
+        Self {
+            leader_pid: -1,
+            leader_start_time: None,
+            tag: Vec::new(),
+            ancestor: Some(ancestor),
         }
     }
 
@@ -100,6 +125,9 @@ impl Membership {
         if info.state == 'Z' {
             return false;
         }
+        if let Some(ancestor) = self.ancestor {
+            return is_descendant(pid, ancestor);
+        }
         if session_id_is_ours && info.session_id == self.leader_pid {
             return true;
         }
@@ -119,6 +147,31 @@ impl Membership {
             .filter(|pid| *pid != own_pid && self.contains(*pid, session_id_is_ours))
             .collect()
     }
+}
+
+/// Reports whether `ancestor` is on the parent chain of `pid`.
+fn is_descendant(pid: i32, ancestor: i32) -> bool {
+    let mut current = pid;
+    // Bounded, in case the chain changes while it is read.
+    for _ in 0..4096 {
+        let Some(parent) = std::fs::read_to_string(format!("/proc/{current}/stat"))
+            .ok()
+            .and_then(|stat| {
+                let rest = &stat[stat.rfind(')')? + 1..];
+                rest.split_whitespace().nth(1)?.parse::<i32>().ok()
+            })
+        else {
+            return false;
+        };
+        if parent == ancestor {
+            return true;
+        }
+        if parent <= 1 {
+            return false;
+        }
+        current = parent;
+    }
+    false
 }
 
 /// Reads `/proc/<pid>/stat`, or `None` when the process is gone.

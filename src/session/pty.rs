@@ -11,6 +11,8 @@ use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::containment::{INSTANCE_VAR, instance_tag, spawn_registered, unregister_child};
+use super::limits::{SessionRlimits, wrap_program};
 use super::process_tree::read_process;
 use super::screen::{Screen, ScreenLimits, TermSize};
 use super::shell_integration::{self, ShellKind};
@@ -21,7 +23,7 @@ use super::{ExitInfo, Session, SessionRef, SessionState};
 /// Environment variable that tags every process of a session with the session id, so the
 /// process-tree sweep finds processes that left the session's process session
 /// (`setsid`, double forks).
-pub const SESSION_TAG_VAR: &str = "MCP_TERMINAL_SESSION_ID";
+pub const SESSION_TAG_VAR: &str = "MTS_SESSION_TAG";
 
 /// Variables of the server's environment that sessions inherit; everything else is
 /// dropped unless named with `--pass-env`.
@@ -73,7 +75,13 @@ pub struct SpawnConfig {
     pub shell: PathBuf,
     pub pass_env: BTreeSet<String>,
     pub limits: ScreenLimits,
+    /// Resource limits set in every session program (`--session-rlimit`).
+    pub rlimits: SessionRlimits,
 }
+
+/// Lowest `oom_score_adj` of a session process, so the kernel's OOM killer picks a
+/// session's program before the server.
+const SESSION_OOM_SCORE_ADJ: i32 = 500;
 
 /// Builds a session's environment: a short allowlist of the server's variables plus
 /// `--pass-env` names, then the fixed variables, the session tag, and the request's own
@@ -170,17 +178,34 @@ pub fn spawn_session(
         ),
         Program::Argv(argv) => (argv[0].clone(), argv[1..].to_vec()),
     };
-    let mut builder = CommandBuilder::new(&program_path);
-    builder.args(&args);
-    builder.cwd(&cwd);
-    builder.env_clear();
-    let env = build_environment(
+    let mut env = build_environment(
         std::env::vars(),
         &config.pass_env,
         &config.shell,
         id,
         &request.env,
     );
+    env.insert(INSTANCE_VAR.into(), instance_tag().to_owned());
+    let (spawn_path, spawn_args) = if config.rlimits.is_empty() {
+        (program_path.clone(), args)
+    } else {
+        // The server's own binary sets the limits after the fork and then execs the
+        // program. Checking the program first makes a missing one an error here, not a
+        // message on the terminal.
+        check_program(&program_path, env.get("PATH").map(String::as_str))?;
+        // The child runs this path after the fork, where it names the server's binary
+        // even if that file was replaced since the server started.
+        wrap_program(
+            Path::new("/proc/self/exe"),
+            &config.rlimits,
+            program_path.clone(),
+            args,
+        )
+    };
+    let mut builder = CommandBuilder::new(&spawn_path);
+    builder.args(&spawn_args);
+    builder.cwd(&cwd);
+    builder.env_clear();
     for (name, value) in &env {
         builder.env(name, value);
     }
@@ -203,17 +228,19 @@ pub fn spawn_session(
             program: program_path.clone(),
             message: format!("{error:#}"),
         })?;
-    let child = pair
-        .slave
-        .spawn_command(builder)
-        .map_err(|error| SessionError::Spawn {
-            program: program_path.clone(),
-            message: format!("{error:#}"),
-        })?;
+    let child = spawn_registered(
+        || pair.slave.spawn_command(builder),
+        |spawned| spawned.as_ref().ok().and_then(|child| child.process_id()),
+    )
+    .map_err(|error| SessionError::Spawn {
+        program: program_path.clone(),
+        message: format!("{error:#}"),
+    })?;
     // Our copy of the slave side must close, or the reader never sees end of file.
     drop(pair.slave);
 
     let pid = child.process_id().unwrap_or(0);
+    raise_oom_score_adj(pid);
     // Own non-blocking descriptors for reading and writing; portable-pty's writer is never
     // taken, so nothing sends end-of-file to the terminal behind the session's back.
     let descriptors = pair
@@ -271,6 +298,46 @@ pub fn spawn_session(
     start_waiter(&session, child)?;
     tracing::info!(session_id = %id, pid, command = %session.command, cwd = %cwd.display(), "session started");
     Ok(session)
+}
+
+/// Sets a session leader's `oom_score_adj` to at least [`SESSION_OOM_SCORE_ADJ`] and at
+/// least the server's own; its descendants inherit it. A program that forks within the
+/// first moments after exec may leave a child with the server's value.
+fn raise_oom_score_adj(pid: u32) {
+    let own = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()
+        .and_then(|value| value.trim().parse::<i32>().ok())
+        .unwrap_or(0);
+    let value = own.clamp(SESSION_OOM_SCORE_ADJ, 1000);
+    if let Err(error) = std::fs::write(format!("/proc/{pid}/oom_score_adj"), value.to_string()) {
+        tracing::debug!(pid, %error, "could not raise the session's oom_score_adj");
+    }
+}
+
+/// Checks that `program` names an executable file, directly or through `path` (the
+/// session's `PATH`), as `execvp` will look it up.
+fn check_program(program: &str, path: Option<&str>) -> Result<(), SessionError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let executable = |candidate: &Path| {
+        std::fs::metadata(candidate)
+            .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+    };
+    let found = if program.contains('/') {
+        executable(Path::new(program))
+    } else {
+        path.unwrap_or_default()
+            .split(':')
+            .filter(|dir| !dir.is_empty())
+            .any(|dir| executable(&Path::new(dir).join(program)))
+    };
+    if found {
+        Ok(())
+    } else {
+        Err(SessionError::Spawn {
+            program: program.to_owned(),
+            message: "no executable file of that name in the session's PATH".to_owned(),
+        })
+    }
 }
 
 /// Reports whether a program is an interactive shell: the configured one, or a known
@@ -368,6 +435,7 @@ fn start_waiter(
         .stack_size(THREAD_STACK_BYTES)
         .spawn(move || {
             let exit = wait_for_exit(session.pid as i32);
+            unregister_child(session.pid);
             drop(child);
             wait_for_drain(&session);
             tracing::info!(

@@ -28,7 +28,9 @@ pub fn scan_interval(idle_timeout: Duration) -> Duration {
     (idle_timeout / 4).clamp(Duration::from_millis(100), Duration::from_secs(30))
 }
 
-/// Runs the reaper until `shutdown` is cancelled.
+/// Runs the reaper until `shutdown` is cancelled. A session with a pending wait counts
+/// as active at every scan, so a long `wait_for` is never cut short by the reaper and
+/// the idle time starts when the wait ends.
 pub async fn run(table: Arc<SessionTable>, idle_timeout: Duration, shutdown: CancellationToken) {
     let mut ticker = tokio::time::interval(scan_interval(idle_timeout));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -40,7 +42,12 @@ pub async fn run(table: Arc<SessionTable>, idle_timeout: Duration, shutdown: Can
         let activity: Vec<(Uuid, Instant)> = table
             .list()
             .iter()
-            .map(|session| (session.id, session.state().last_activity))
+            .map(|session| {
+                if session.has_waiters() {
+                    session.touch();
+                }
+                (session.id, session.state().last_activity)
+            })
             .collect();
         let idle = idle_sessions(Instant::now(), idle_timeout, &activity);
         if !idle.is_empty() {

@@ -222,6 +222,7 @@ impl SessionTable {
             elapsed_ms = elapsed.as_millis() as u64,
             "session closed"
         );
+        release_memory_after_drop(session);
         CloseReport {
             exit,
             kill,
@@ -271,6 +272,34 @@ impl SessionTable {
             }
         }
     }
+}
+
+/// Returns a closed session's memory to the system once the last holder (its reader
+/// thread, usually) has dropped it. The emulator's rows are small allocations that the
+/// allocator would otherwise keep, so a session that printed a lot would leave the
+/// server's resident size high after it closed.
+fn release_memory_after_drop(session: SessionRef) {
+    tokio::spawn(async move {
+        for _ in 0..100 {
+            if Arc::strong_count(&session) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        drop(session);
+        // One trim at a time is enough: closing many sessions at once then costs one or
+        // a few trims, not one blocking thread per session.
+        static TRIMMING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !TRIMMING.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            #[cfg(target_env = "gnu")]
+            // SAFETY: malloc_trim only returns free heap memory to the kernel. It takes a
+            // few milliseconds, short enough to run on the async worker.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+            TRIMMING.store(false, std::sync::atomic::Ordering::Release);
+        }
+    });
 }
 
 /// Waits briefly for the waiter thread to record the exit of a killed leader.

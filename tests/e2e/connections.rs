@@ -22,6 +22,7 @@ fn table() -> std::sync::Arc<SessionTable> {
                 scrollback_rows: 100,
                 transcript_bytes: 65536,
             },
+            rlimits: Default::default(),
         },
         max_sessions: 8,
         kill_grace: Duration::from_millis(200),

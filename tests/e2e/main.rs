@@ -6,6 +6,7 @@ mod harness;
 mod audit;
 mod completion;
 mod connections;
+mod containment;
 mod core;
 mod hostile;
 mod http;

@@ -1,0 +1,268 @@
+//! Resource limits for the processes the server starts, never for the server itself.
+//!
+//! `--session-rlimit NAME=VALUE` sets a soft and hard limit in every child. portable-pty
+//! offers no hook between fork and exec, so a session program is started through the
+//! server's own binary: [`wrap_program`] turns `prog args…` into `mcp-terminal-server
+//! --exec-with-limits SPEC -- prog args…`, and [`run_exec_with_limits`] (called first in
+//! `main`) sets the limits and replaces itself with `prog`. The pid stays the same, so
+//! the session leader is still the process the PTY was spawned for. Children spawned
+//! with [`std::process::Command`] can call [`SessionRlimits::apply`] from `pre_exec`
+//! instead.
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt as _;
+
+/// The hidden first argument that makes the binary apply limits and exec a program.
+pub const EXEC_WITH_LIMITS_ARG: &str = "--exec-with-limits";
+
+/// One resource limit, with the same soft and hard value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// The name as given on the command line (`as`, `fsize`, ...).
+    pub name: &'static str,
+    resource: libc::__rlimit_resource_t,
+    pub value: u64,
+}
+
+/// Limit names, their `setrlimit` resource, and whether the value is a size in bytes
+/// (which accepts the K, M and G suffixes).
+const RESOURCES: &[(&str, libc::__rlimit_resource_t, bool)] = &[
+    ("as", libc::RLIMIT_AS, true),
+    ("fsize", libc::RLIMIT_FSIZE, true),
+    ("cpu", libc::RLIMIT_CPU, false),
+    ("nofile", libc::RLIMIT_NOFILE, false),
+    ("nproc", libc::RLIMIT_NPROC, false),
+    ("core", libc::RLIMIT_CORE, true),
+];
+
+/// The form of a valid `--session-rlimit` entry, for error messages.
+pub const RLIMIT_FORMAT: &str = "expected NAME=VALUE with NAME one of as, fsize, cpu, nofile, nproc, core (sizes take K, M or G, cpu is in seconds)";
+
+/// A `--session-rlimit` entry that could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid session rlimit {value:?}: {reason}; {RLIMIT_FORMAT}")]
+pub struct InvalidRlimit {
+    pub value: String,
+    pub reason: String,
+}
+
+/// Parses one `NAME=VALUE` entry, such as `as=4G`, `cpu=5` or `nproc=400`.
+pub fn parse_rlimit(entry: &str) -> Result<Rlimit, InvalidRlimit> {
+    let invalid = |reason: &str| InvalidRlimit {
+        value: entry.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let (name, value) = entry
+        .split_once('=')
+        .ok_or_else(|| invalid("missing '='"))?;
+    let name = name.trim().to_ascii_lowercase();
+    let value = value.trim();
+    let (name, resource, is_size) = RESOURCES
+        .iter()
+        .find(|(known, _, _)| *known == name)
+        .copied()
+        .ok_or_else(|| invalid("unknown limit name"))?;
+    let (digits, multiplier) = match value.as_bytes().last().map(u8::to_ascii_uppercase) {
+        Some(b'K') if is_size => (&value[..value.len() - 1], 1u64 << 10),
+        Some(b'M') if is_size => (&value[..value.len() - 1], 1u64 << 20),
+        Some(b'G') if is_size => (&value[..value.len() - 1], 1u64 << 30),
+        _ => (value, 1),
+    };
+    let number: u64 = digits
+        .parse()
+        .map_err(|_| invalid("the value is not a whole number"))?;
+    let value = number
+        .checked_mul(multiplier)
+        .ok_or_else(|| invalid("the value is too large"))?;
+    Ok(Rlimit {
+        name,
+        resource,
+        value,
+    })
+}
+
+/// The limits set in every child the server starts. Empty by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionRlimits {
+    limits: Vec<Rlimit>,
+}
+
+impl SessionRlimits {
+    /// Parses `--session-rlimit` entries; a later entry for the same name wins.
+    pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, InvalidRlimit> {
+        let mut limits: Vec<Rlimit> = Vec::new();
+        for entry in entries.into_iter().map(str::trim).filter(|e| !e.is_empty()) {
+            let limit = parse_rlimit(entry)?;
+            limits.retain(|existing| existing.name != limit.name);
+            limits.push(limit);
+        }
+        Ok(Self { limits })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.limits.is_empty()
+    }
+
+    pub fn limits(&self) -> &[Rlimit] {
+        &self.limits
+    }
+
+    /// Sets every limit in the calling process, soft and hard. Only calls `setrlimit`
+    /// and allocates nothing, so it is safe between fork and exec (in `pre_exec`).
+    pub fn apply(&self) -> std::io::Result<()> {
+        for limit in &self.limits {
+            let value = libc::rlimit {
+                rlim_cur: limit.value,
+                rlim_max: limit.value,
+            };
+            // SAFETY: setrlimit reads one valid rlimit struct.
+            if unsafe { libc::setrlimit(limit.resource, &value) } != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
+    /// Formats the limits as the comma-separated spec [`SessionRlimits::parse`] reads.
+    fn spec(&self) -> String {
+        self.limits
+            .iter()
+            .map(|limit| format!("{}={}", limit.name, limit.value))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Returns the program and arguments that start `program args` with the limits set,
+/// through the server's own binary; unchanged when there are no limits.
+pub fn wrap_program(
+    server_binary: &std::path::Path,
+    limits: &SessionRlimits,
+    program: String,
+    args: Vec<String>,
+) -> (String, Vec<String>) {
+    if limits.is_empty() {
+        return (program, args);
+    }
+    let mut wrapped = vec![
+        EXEC_WITH_LIMITS_ARG.to_owned(),
+        limits.spec(),
+        "--".to_owned(),
+        program,
+    ];
+    wrapped.extend(args);
+    (server_binary.display().to_string(), wrapped)
+}
+
+/// Runs the `--exec-with-limits SPEC -- PROGRAM ARGS…` mode when the process was started
+/// that way: sets the limits, then replaces itself with `PROGRAM` (searched in `PATH`).
+/// Returns `None` for a normal start, and an exit status when the exec failed (127, as
+/// shells use for a command that cannot be run), after writing the reason to stderr,
+/// which is the session's terminal.
+pub fn run_exec_with_limits(args: &[OsString]) -> Option<u8> {
+    if args.get(1).map(|arg| arg.as_bytes()) != Some(EXEC_WITH_LIMITS_ARG.as_bytes()) {
+        return None;
+    }
+    let fail = |message: String| {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "mcp-terminal-server: {message}");
+        Some(127)
+    };
+    let (Some(spec), Some(separator)) = (args.get(2), args.get(3)) else {
+        return fail(format!("{EXEC_WITH_LIMITS_ARG} needs SPEC -- PROGRAM"));
+    };
+    if separator != "--" || args.len() < 5 {
+        return fail(format!("{EXEC_WITH_LIMITS_ARG} needs SPEC -- PROGRAM"));
+    }
+    let spec = spec.to_string_lossy();
+    let limits = match SessionRlimits::parse(spec.split(',')) {
+        Ok(limits) => limits,
+        Err(error) => return fail(error.to_string()),
+    };
+    if let Err(error) = limits.apply() {
+        return fail(format!("could not set session rlimits {spec}: {error}"));
+    }
+    let argv: Result<Vec<CString>, _> = args[4..]
+        .iter()
+        .map(|arg| CString::new(arg.as_bytes()))
+        .collect();
+    let Ok(argv) = argv else {
+        return fail("an argument contains a NUL byte".to_owned());
+    };
+    let mut pointers: Vec<*const libc::c_char> = argv.iter().map(|arg| arg.as_ptr()).collect();
+    pointers.push(std::ptr::null());
+    // SAFETY: `pointers` is a NULL-terminated array of valid C strings that outlive the
+    // call; execvp returns only on failure.
+    unsafe { libc::execvp(pointers[0], pointers.as_ptr()) };
+    let error = std::io::Error::last_os_error();
+    fail(format!("could not run {:?}: {error}", args[4]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_suffixes() {
+        assert_eq!(parse_rlimit("as=4G").unwrap().value, 4 << 30);
+        assert_eq!(parse_rlimit("fsize=1M").unwrap().value, 1 << 20);
+        assert_eq!(parse_rlimit("core=0").unwrap().value, 0);
+        assert_eq!(parse_rlimit("FSIZE = 512k").unwrap().value, 512 << 10);
+    }
+
+    #[test]
+    fn counts_take_no_suffix() {
+        assert_eq!(parse_rlimit("cpu=5").unwrap().value, 5);
+        assert_eq!(parse_rlimit("nproc=400").unwrap().value, 400);
+        let error = parse_rlimit("cpu=5K").unwrap_err().to_string();
+        assert!(error.contains("\"cpu=5K\""), "{error}");
+    }
+
+    #[test]
+    fn bad_entries_name_the_value() {
+        for bad in ["as", "stack=1M", "as=-1", "as=lots", "as=99999999999G"] {
+            let error = parse_rlimit(bad).unwrap_err().to_string();
+            assert!(error.contains(&format!("{bad:?}")), "{error}");
+            assert!(error.contains("nproc"), "{error}");
+        }
+    }
+
+    #[test]
+    fn later_entry_wins_and_spec_round_trips() {
+        let limits = SessionRlimits::parse(["cpu=5", "as=1G", "cpu=7", " "]).unwrap();
+        assert_eq!(limits.limits().len(), 2);
+        assert_eq!(limits.spec(), "as=1073741824,cpu=7");
+        let again = SessionRlimits::parse(limits.spec().split(',')).unwrap();
+        assert_eq!(again, limits);
+    }
+
+    #[test]
+    fn wrap_is_identity_without_limits() {
+        let none = SessionRlimits::default();
+        let (program, args) = wrap_program(
+            std::path::Path::new("/srv/bin"),
+            &none,
+            "bash".into(),
+            vec!["-l".into()],
+        );
+        assert_eq!((program.as_str(), args), ("bash", vec!["-l".to_owned()]));
+        let some = SessionRlimits::parse(["cpu=5"]).unwrap();
+        let (program, args) = wrap_program(
+            std::path::Path::new("/srv/bin"),
+            &some,
+            "bash".into(),
+            vec![],
+        );
+        assert_eq!(program, "/srv/bin");
+        assert_eq!(args, [EXEC_WITH_LIMITS_ARG, "cpu=5", "--", "bash"]);
+    }
+
+    #[test]
+    fn normal_start_is_not_the_exec_mode() {
+        let args: Vec<OsString> = ["mcp-terminal-server", "--http"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(run_exec_with_limits(&args), None);
+    }
+}
