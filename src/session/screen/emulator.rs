@@ -271,6 +271,11 @@ impl Emulator {
         self.resets
     }
 
+    /// Returns the history rows the screen is configured to keep.
+    pub(super) fn scrollback_rows(&self) -> usize {
+        self.scrollback_rows
+    }
+
     pub(super) fn size(&self) -> TermSize {
         let (rows, cols) = self.parser.screen().size();
         TermSize {

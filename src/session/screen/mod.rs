@@ -225,6 +225,12 @@ impl Screen {
         emulator.with_main(|emulator| {
             emulator.visit_main_rows(0, |text, _| lines.push(trim_end(text).to_owned()))
         });
+        // History is the configured number of rows above the screen; the transcript
+        // behind it serves `since` cursors of the output view, not this view.
+        let visible = usize::from(emulator.size().rows);
+        let history = lines.len().saturating_sub(visible);
+        let excess = history.saturating_sub(emulator.scrollback_rows());
+        lines.drain(..excess);
         while lines.last().is_some_and(String::is_empty) {
             lines.pop();
         }

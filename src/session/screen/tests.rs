@@ -1286,3 +1286,21 @@ fn vt100_crash_inputs_keep_the_screen() {
     screen.process(b"text");
     assert_eq!(screen.visible_rows(), ["text"]);
 }
+
+#[test]
+fn scrollback_view_keeps_configured_rows() {
+    let limits = ScreenLimits {
+        scrollback_rows: 10,
+        transcript_bytes: 1 << 20,
+    };
+    let mut screen = Screen::new(TermSize { cols: 20, rows: 3 }, limits);
+    let lines: String = (1..=100).map(|n| format!("{n}\n")).collect();
+    feed(&mut screen, &[lines.as_bytes()]);
+    let text = screen.scrollback_text();
+    let rows: Vec<&str> = text.lines().collect();
+    assert_eq!(rows.first(), Some(&"89"));
+    assert_eq!(rows.last(), Some(&"100"));
+    assert!(rows.len() <= 10 + 3, "{rows:?}");
+    // The output view still reaches back through the transcript.
+    assert!(screen.output_since(None).text.starts_with("1\n2\n"));
+}
