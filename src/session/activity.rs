@@ -20,7 +20,7 @@
 
 use std::path::Path;
 
-use super::process_tree::{ProcessInfo, parse_stat, read_process};
+use super::process_tree::{ProcessInfo, read_process};
 
 /// The activity of a live session's foreground.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,9 +116,14 @@ pub fn classify(facts: &ActivityFacts) -> Activity {
     Activity::Running
 }
 
-/// Reads the state and wait channel of every process in group `group`; `terminal` is
-/// the session's terminal device, such as `/dev/pts/3`.
-pub fn foreground_processes(group: i32, terminal: Option<&Path>) -> Vec<ForegroundProcess> {
+/// Reads the state and wait channel of every process in group `group`, which is found
+/// among the descendants of `root` (the session leader); `terminal` is the session's
+/// terminal device, such as `/dev/pts/3`.
+pub fn foreground_processes(
+    group: i32,
+    root: i32,
+    terminal: Option<&Path>,
+) -> Vec<ForegroundProcess> {
     let describe = |info: &ProcessInfo| {
         let wchan = read_wchan(info.pid);
         let reads_terminal = if TERMINAL_READ_CHANNELS.contains(&wchan.as_str()) {
@@ -142,7 +147,7 @@ pub fn foreground_processes(group: i32, terminal: Option<&Path>) -> Vec<Foregrou
         if leader.state == 'S' {
             // Other members matter only when the leader alone would not decide.
             processes.extend(
-                group_members(group)
+                group_members(group, root)
                     .iter()
                     .filter(|info| info.pid != group)
                     .map(describe),
@@ -150,7 +155,7 @@ pub fn foreground_processes(group: i32, terminal: Option<&Path>) -> Vec<Foregrou
         }
         return processes;
     }
-    group_members(group).iter().map(describe).collect()
+    group_members(group, root).iter().map(describe).collect()
 }
 
 /// Reads a process's wait channel without the suffix the compiler may add to the
@@ -195,19 +200,36 @@ fn base_symbol(symbol: &str) -> &str {
     symbol.split('.').next().unwrap_or(symbol).trim()
 }
 
-fn group_members(group: i32) -> Vec<ProcessInfo> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            parse_stat(pid, &stat)
-        })
-        .filter(|info| info.process_group == group)
-        .collect()
+/// Most processes visited when the descendants of a session leader are searched.
+const MAX_DESCENDANTS: usize = 4096;
+
+/// Lists the processes of `group` among `root` and its descendants, read from
+/// `/proc/<pid>/task/<tid>/children`, so the cost follows the size of the session's
+/// tree and not the number of processes on the machine. Children of a thread other
+/// than the main one are not seen.
+fn group_members(group: i32, root: i32) -> Vec<ProcessInfo> {
+    let mut members = Vec::new();
+    let mut pending = vec![root];
+    let mut visited = 0;
+    while let Some(pid) = pending.pop() {
+        visited += 1;
+        if visited > MAX_DESCENDANTS {
+            break;
+        }
+        if let Some(info) = read_process(pid)
+            && info.process_group == group
+        {
+            members.push(info);
+        }
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default();
+        pending.extend(
+            children
+                .split_whitespace()
+                .filter_map(|child| child.parse::<i32>().ok()),
+        );
+    }
+    members
 }
 
 #[cfg(test)]
@@ -393,7 +415,7 @@ mod tests {
         // The child may still be starting; poll until it sleeps, bounded.
         let mut seen = Vec::new();
         for _ in 0..200 {
-            seen = foreground_processes(group, None);
+            seen = foreground_processes(group, group, None);
             if seen
                 .first()
                 .is_some_and(|process| process.wchan == "hrtimer_nanosleep")

@@ -322,7 +322,7 @@ impl Session {
             shell_in_foreground: self.runs_shell && group == Some(self.pid as i32),
             canonical: modes.as_ref().map(|modes| modes.canonical),
             processes: group
-                .map(|group| foreground_processes(group, terminal.as_deref()))
+                .map(|group| foreground_processes(group, self.pid as i32, terminal.as_deref()))
                 .unwrap_or_default(),
         };
         Some(classify(&facts))
