@@ -221,8 +221,8 @@ fn group_members(group: i32, root: i32) -> Vec<ProcessInfo> {
         {
             members.push(info);
         }
-        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default();
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
         pending.extend(
             children
                 .split_whitespace()
