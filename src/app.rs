@@ -171,12 +171,18 @@ async fn start_containment(
 /// Checks whether an HTTP start-up error comes from the settings alone, so that
 /// restarting the server with the same settings would fail the same way.
 fn is_configuration_error(error: &HttpError) -> bool {
-    matches!(
-        error,
+    match error {
         HttpError::TokenRequired { .. }
-            | HttpError::InvalidAllowedHost { .. }
-            | HttpError::InvalidAllowedOrigin { .. }
-    )
+        | HttpError::InvalidAllowedHost { .. }
+        | HttpError::InvalidAllowedOrigin { .. } => true,
+        // A port the user may not bind, or an address the host does not have, fails
+        // the same way on every restart; a port in use may come free.
+        HttpError::Bind { source, .. } => matches!(
+            source.kind(),
+            std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::AddrNotAvailable
+        ),
+        _ => false,
+    }
 }
 
 /// Warns when the server runs as root: every session would then run as root too.

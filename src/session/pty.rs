@@ -296,7 +296,10 @@ pub fn spawn_session(
 
     start_reader(&session, reader)?;
     start_waiter(&session, child)?;
-    tracing::info!(session_id = %id, pid, command = %session.command, cwd = %cwd.display(), "session started");
+    // The command line goes to the debug level only: it may carry a secret, and service
+    // logs are often readable by other users.
+    tracing::info!(session_id = %id, pid, cwd = %cwd.display(), "session started");
+    tracing::debug!(session_id = %id, command = %session.command, "session command");
     Ok(session)
 }
 

@@ -49,8 +49,10 @@ fn assert_rows(screen: &Screen, expected: &[&str]) {
     );
 }
 
+/// Returns every retained row above the screen, transcript included, as the output
+/// view reads them (the scrollback view keeps only the configured rows).
 fn history_lines(screen: &Screen) -> Vec<String> {
-    let text = screen.scrollback_text();
+    let text = screen.output_since(None).text;
     let lines: Vec<String> = text.lines().map(str::to_owned).collect();
     lines[..screen.history_len()].to_vec()
 }
@@ -510,11 +512,11 @@ fn output_cursor_survives_resizes() {
 fn growing_past_scrollback_adds_rows_at_bottom() {
     let mut screen = Screen::new(TermSize { cols: 20, rows: 4 }, SMALL_LIMITS);
     feed(&mut screen, &[&numbered_lines(30, "r")]);
-    let before = screen.scrollback_text();
+    let before = screen.output_since(None).text;
     assert_eq!(screen.history_len(), before.lines().count() - 3);
 
     screen.resize(TermSize { cols: 20, rows: 20 });
-    assert_eq!(screen.scrollback_text(), before);
+    assert_eq!(screen.output_since(None).text, before);
     let rows = screen.visible_rows();
     assert_eq!(rows[0], "r23");
     assert_eq!(rows[7], "r30");
