@@ -398,6 +398,40 @@ async fn sh_command_is_not_idle() {
     server.stop().await;
 }
 
+/// Output beyond the session's history keeps its tail, and the result says how much
+/// of the head is gone.
+#[tokio::test]
+async fn exec_reports_lost_output_head() {
+    let server = Server::start_with(
+        &[
+            "--kill-grace",
+            "0.5",
+            "--scrollback",
+            "10",
+            "--transcript-bytes",
+            "1000",
+        ],
+        &[],
+    )
+    .await;
+    let home = TempDir::new("home");
+    let id = open_shell(&server, &home, 80, 24).await;
+    let result = server
+        .ok("session_exec", exec_args(&id, "seq 1 2000", 10.0))
+        .await;
+    assert_eq!(result["exit_code"], 0);
+    let output = result["output"].as_str().unwrap_or_default();
+    assert!(output.ends_with("1999\n2000\n"), "{output}");
+    assert!(!output.starts_with("1\n"), "{output}");
+    assert!(
+        result["dropped_chars"].as_u64().unwrap_or(0) > 0,
+        "{result}"
+    );
+    let note = result["note"].as_str().unwrap_or_default();
+    assert!(note.contains("no longer retained"), "{note}");
+    server.stop().await;
+}
+
 /// C54: waiting on `head -n1` never types into its input.
 #[tokio::test]
 async fn exec_never_types_into_the_program() {
