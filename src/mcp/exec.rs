@@ -9,17 +9,16 @@ use super::call::CallContext;
 use super::params::{CommandParams, ExecParams, SignalParams, SignalTarget, View};
 use super::results::{CommandResult, ExecResult, ReadResult, RunState, Truncation};
 use super::tools::{
-    ReadPlan, TerminalServer, ToolError, WRITE_TIMEOUT, check_env, paste_bytes, run_state, seconds,
-    write_error,
+    ReadPlan, TerminalServer, ToolError, WRITE_TIMEOUT, check_env, check_running, max_chars,
+    paste_bytes, run_state, seconds, write_error,
 };
+use crate::session::SessionRef;
 use crate::session::command::{CommandError, CommandRequest, run_command};
 use crate::session::output::cap_text;
 use crate::session::process_tree::Membership;
 use crate::session::pty::{SESSION_TAG_VAR, build_environment};
 use crate::session::shell_integration::ShellKind;
-use crate::session::table::SessionError;
 use crate::session::wait::{Cancelled, MatchTarget, ReadyRule, WaitReason, WaitSpec, wait};
-use crate::session::{Session, SessionRef};
 
 /// How long session_signal waits for the shell's prompt or the program's reaction.
 const SIGNAL_WAIT: Duration = Duration::from_secs(1);
@@ -83,27 +82,6 @@ fn without_first_line(text: &str) -> &str {
     text.split_once('\n').map_or("", |(_, rest)| rest)
 }
 
-fn max_chars(requested: Option<u64>, default: usize) -> Result<usize, ToolError> {
-    match requested {
-        Some(0) => Err(ToolError(
-            "invalid max_chars 0: pass a number of characters from 1 to 1000000".into(),
-        )),
-        Some(max) => Ok((max as usize).min(super::MAX_MAX_CHARS)),
-        None => Ok(default),
-    }
-}
-
-fn exited_error(session: &Session) -> Result<(), ToolError> {
-    match session.exit_info() {
-        Some(exit) => Err(SessionError::Exited {
-            id: session.id,
-            exit,
-        }
-        .into()),
-        None => Ok(()),
-    }
-}
-
 impl TerminalServer {
     pub(super) async fn exec(
         &self,
@@ -134,7 +112,7 @@ impl TerminalServer {
         max_chars: usize,
         call: &CallContext,
     ) -> Result<ExecResult, ToolError> {
-        exited_error(session)?;
+        check_running(session)?;
         let id = session.id;
         let Some(shell) = session.shell_integration else {
             return Err(ToolError(format!(
@@ -328,7 +306,7 @@ impl TerminalServer {
     ) -> Result<(ReadResult, String), ToolError> {
         let (name, number) = parse_signal(&params.signal)?;
         let session = self.table.get(&params.session_id)?;
-        exited_error(&session)?;
+        check_running(&session)?;
         let start = session.state().screen.current_cursor();
         let sent = match params.target.unwrap_or_default() {
             SignalTarget::Foreground => {

@@ -229,13 +229,13 @@ pub struct ExecResult {
     pub state: RunState,
     /// Seconds from typing the command to the end of the wait.
     pub duration: f64,
-    /// Why the wait ended.
+    /// The reason the wait ended.
     pub reason: WaitReason,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub truncated: Option<Truncation>,
     /// Pass as `since` to session_read to read what comes after.
     pub cursor: String,
-    /// What to do next, when the command has not finished.
+    /// The next step to take, when the command has not finished.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }

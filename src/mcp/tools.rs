@@ -404,13 +404,7 @@ impl TerminalServer {
         reject_unknown(&params.unknown, WRITE_PARAMETERS)?;
         let mut options = ReadPlan::from_options(&params.read, &self.settings, true)?;
         let session = self.table.get(&params.session_id)?;
-        if let Some(exit) = session.exit_info() {
-            return Err(SessionError::Exited {
-                id: session.id,
-                exit,
-            }
-            .into());
-        }
+        check_running(&session)?;
         check_since(&session, &options)?;
         let (bytes, start, at_prompt, prompts) = {
             let mut state = session.state();
@@ -554,13 +548,7 @@ impl TerminalServer {
     ) -> Result<(ReadResult, String), ToolError> {
         let size = term_size(Some(params.cols), Some(params.rows))?;
         let session = self.table.get(&params.session_id)?;
-        if let Some(exit) = session.exit_info() {
-            return Err(SessionError::Exited {
-                id: session.id,
-                exit,
-            }
-            .into());
-        }
+        check_running(&session)?;
         session.resize(size).map_err(|error| {
             ToolError(format!("resize of session {} failed: {error}", session.id))
         })?;
@@ -612,6 +600,29 @@ impl TerminalServer {
             None => None,
         };
         Ok(render(session, plan.view, since, plan.max_chars, reason))
+    }
+}
+
+/// Rejects a call that needs a live process when the session's process has exited.
+pub(super) fn check_running(session: &Session) -> Result<(), ToolError> {
+    match session.exit_info() {
+        Some(exit) => Err(SessionError::Exited {
+            id: session.id,
+            exit,
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// Validates `max_chars`: 0 is rejected, larger values are capped at `MAX_MAX_CHARS`.
+pub(super) fn max_chars(requested: Option<u64>, default: usize) -> Result<usize, ToolError> {
+    match requested {
+        Some(0) => Err(ToolError(
+            "invalid max_chars 0: pass a number of characters from 1 to 1000000".into(),
+        )),
+        Some(max) => Ok((max as usize).min(MAX_MAX_CHARS)),
+        None => Ok(default),
     }
 }
 
@@ -698,15 +709,7 @@ impl ReadPlan {
                 bytes_before: None,
             }),
         };
-        let max_chars = match options.max_chars {
-            Some(0) => {
-                return Err(ToolError(
-                    "invalid max_chars 0: pass a number of characters from 1 to 1000000".into(),
-                ));
-            }
-            Some(max) => (max as usize).min(MAX_MAX_CHARS),
-            None => settings.default_max_chars,
-        };
+        let max_chars = max_chars(options.max_chars, settings.default_max_chars)?;
         Ok(Self {
             view: options.view.unwrap_or_default(),
             since,

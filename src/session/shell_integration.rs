@@ -10,7 +10,7 @@
 //!
 //! What survives: `set -euo pipefail` (the hook never fails and never returns a
 //! non-zero status while `errexit` is on), `exec bash` and nested bash shells (the
-//! bash hook is exported as a function along with `PROMPT_COMMAND` and `PS0`). What
+//! hook function, `PROMPT_COMMAND` naming only the hook, and `PS0` are exported). What
 //! does not: a startup file or command that replaces `PROMPT_COMMAND`, `PS0` or `PS1`
 //! after the hook was installed, and shells other than bash, zsh and sh.
 

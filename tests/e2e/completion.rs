@@ -398,8 +398,8 @@ async fn sh_command_is_not_idle() {
     server.stop().await;
 }
 
-/// Output beyond the session's history keeps its tail, and the result says how much
-/// of the head is gone.
+/// Output beyond the session's history keeps its tail, and the result reports how
+/// much of the head was lost.
 #[tokio::test]
 async fn exec_reports_lost_output_head() {
     let server = Server::start_with(

@@ -81,7 +81,7 @@ pub struct ShellMarks {
     pub prompt_pending: bool,
     /// Start of the command that runs now.
     pub running_since: Option<MarkPosition>,
-    /// Where the last prompt ended (its `B` mark): typed text follows it.
+    /// The position of the last prompt's end (its `B` mark), after which typed text follows.
     pub prompt_end: Option<MarkPosition>,
     /// A command line was submitted at the prompt and no `C` mark or new prompt has
     /// followed yet: the shell is parsing it, or waits for the rest of an incomplete
