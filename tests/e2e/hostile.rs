@@ -85,9 +85,16 @@ async fn terminal_sizes_are_bounded() {
         "a refused session_open started a process"
     );
 
-    server
-        .type_line(&id, "printf '\\xe4\\xbd\\xa0%.0s' {1..2000}; sleep 30")
+    // The program keeps the terminal through the whole storm: a shell prompt would
+    // redraw itself on every SIGWINCH and overwrite the rows under test.
+    let typed = server
+        .ok(
+            "session_write",
+            json!({"session_id": id, "input": "printf '\\xe4\\xbd\\xa0%.0s' {1..2000}; sleep 300",
+                   "submit": true, "wait_for": "你{40}", "timeout": 10}),
+        )
         .await;
+    assert_eq!(typed["reason"], "matched", "{typed}");
     for batch in 0..20 {
         let calls = (0..50).map(|index| {
             let (rows, cols) = if (batch * 50 + index) % 2 == 0 {
@@ -113,7 +120,15 @@ async fn terminal_sizes_are_bounded() {
     let screen = server.screen(&id).await;
     assert_eq!(screen["rows"], 24);
     assert_eq!(screen["cols"], 80);
-    assert!(text(&screen).contains('你'), "{}", text(&screen));
+    assert!(
+        text(&screen).contains(&"你".repeat(40)),
+        "{}",
+        text(&screen)
+    );
+    assert_eq!(
+        screen["state"], "running",
+        "the storm ended the program: {screen}"
+    );
     let grown = hwm_kib(server.pid).saturating_sub(baseline_hwm);
     assert!(grown < 32 * 1024, "peak RSS grew by {grown} KiB");
     panic_free(&server.stderr());
