@@ -167,8 +167,9 @@ fn read_wchan(pid: i32) -> String {
 
 /// Reports whether the process sleeps in a read of `file`, from the system call and
 /// its first argument in `/proc/<pid>/syscall` (readable by the process's owner and by
-/// its ancestors). `None` when the file does not tell: another system call, a running
-/// process, or no permission.
+/// its ancestors). Any other system call is `Some(false)`: a program blocked writing to
+/// a full terminal sleeps in the same `wait_woken` channel as one reading it. `None`
+/// when the file does not tell: a running process, or no permission.
 fn reads_file(pid: i32, file: &Path) -> Option<bool> {
     let syscall = std::fs::read_to_string(format!("/proc/{pid}/syscall")).ok()?;
     let (number, fd) = parse_syscall(&syscall)?;
@@ -180,7 +181,7 @@ fn reads_file(pid: i32, file: &Path) -> Option<bool> {
         libc::SYS_recvmsg,
     ];
     if !READS.contains(&number) {
-        return None;
+        return Some(false);
     }
     let target = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()?;
     // `/dev/tty` is the process's controlling terminal, which getpass opens.
@@ -235,6 +236,89 @@ fn group_members(group: i32, root: i32) -> Vec<ProcessInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    use std::process::{Command, Stdio};
+
+    /// Opens a pseudo-terminal pair and returns the master, the slave and the slave's path.
+    fn open_pty() -> (OwnedFd, OwnedFd, std::path::PathBuf) {
+        let (mut master, mut slave) = (-1, -1);
+        // SAFETY: openpty writes two new descriptors into the integers it is given; the
+        // name, termios and window size arguments may be null.
+        let status = unsafe {
+            libc::openpty(
+                &raw mut master,
+                &raw mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(
+            status,
+            0,
+            "openpty failed: {}",
+            std::io::Error::last_os_error()
+        );
+        // SAFETY: both descriptors were just opened and nothing else owns them.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let path = std::fs::read_link(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&slave)
+        ))
+        .expect("slave path");
+        (master, slave, path)
+    }
+
+    /// Waits up to 10 s for `pid` to sleep in `wait_woken` or `n_tty_*` and returns its
+    /// wait channel.
+    fn sleeping_channel(pid: i32) -> String {
+        for _ in 0..1000 {
+            let channel = read_wchan(pid);
+            if TERMINAL_READ_CHANNELS.contains(&channel.as_str()) || channel.starts_with("n_tty") {
+                return channel;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!(
+            "process {pid} never blocked on the terminal (wait channel {:?})",
+            read_wchan(pid)
+        );
+    }
+
+    /// A writer blocked on a full terminal sleeps where a reader does, and only the
+    /// system call tells them apart.
+    #[test]
+    fn terminal_writer_is_not_reading() {
+        let (_master, slave, path) = open_pty();
+        let mut writer = Command::new("yes")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(slave.try_clone().expect("dup slave")))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn yes");
+        let mut reader = Command::new("cat")
+            .stdin(Stdio::from(slave.try_clone().expect("dup slave")))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn cat");
+        let writer_pid = i32::try_from(writer.id()).expect("pid");
+        let reader_pid = i32::try_from(reader.id()).expect("pid");
+
+        let writer_channel = sleeping_channel(writer_pid);
+        let reader_channel = sleeping_channel(reader_pid);
+        let writer_reads = reads_file(writer_pid, &path);
+        let reader_reads = reads_file(reader_pid, &path);
+        for child in [&mut writer, &mut reader] {
+            child.kill().expect("kill");
+            child.wait().expect("reap");
+        }
+
+        assert_eq!(writer_reads, Some(false), "yes blocked in {writer_channel}");
+        assert_eq!(reader_reads, Some(true), "cat blocked in {reader_channel}");
+    }
 
     fn process(state: char, wchan: &str) -> ForegroundProcess {
         ForegroundProcess {
