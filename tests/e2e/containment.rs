@@ -397,8 +397,10 @@ async fn rlimits_apply_to_sessions_only() {
         .await;
     let body = text(&result);
     assert!(body.contains("rc=152") || body.contains("rc=137"), "{body}");
+    // 5 s of CPU take 5 s of wall time on a free core and longer when other tests share
+    // the CPUs; the status already shows that the limit, not `timeout 60`, ended it.
     assert!(
-        started.elapsed() < Duration::from_secs(10),
+        started.elapsed() < Duration::from_secs(30),
         "{:?}",
         started.elapsed()
     );

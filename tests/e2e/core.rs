@@ -266,9 +266,9 @@ async fn flood_keeps_memory_bounded() {
         .as_str()
         .unwrap()
         .to_owned();
-    // About 60 MB of short lines, far more than the history keeps.
+    // About 21 MB of short lines, far more than the history keeps.
     server
-        .ok("session_write", json!({"session_id": id, "input": "seq 1 8000000; echo FLOOD-DONE", "submit": true, "wait_for": "^FLOOD-DONE$", "timeout": 30}))
+        .ok("session_write", json!({"session_id": id, "input": "seq 1 3000000; echo FLOOD-DONE", "submit": true, "wait_for": "^FLOOD-DONE$", "timeout": 30}))
         .await;
     let done = server
         .ok(
