@@ -138,7 +138,7 @@ pub struct Session {
     master: Mutex<Option<Box<dyn MasterPty + Send>>>,
     /// The latest [`Progress`], sent by the reader on new output, by the waiter on exit
     /// and by a resize; waits subscribe. Waits decide from it without taking `state`,
-    /// which the reader holds while it parses a flood.
+    /// which the reader keeps locked while it parses.
     changed: watch::Sender<Progress>,
 }
 

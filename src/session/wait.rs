@@ -207,10 +207,10 @@ pub struct Cancelled;
 /// Waits on `session` until `spec` is met, matching `wait_for` against `target` (output
 /// counts from `start`). Returns early with [`Cancelled`] when `cancel` fires.
 ///
-/// A wake reads the [`Progress`] the session published and never takes its state lock
-/// on the async runtime: the reader holds that lock while it parses, and during a flood
-/// many waits woken on every chunk would otherwise block every worker thread. Matching
-/// the pattern renders output under the lock, so it runs on the blocking pool.
+/// A wake reads the [`Progress`] the session published and takes no state lock on the
+/// async runtime. The reader keeps that lock while it parses, so during a flood many
+/// waits woken on every chunk would otherwise block every worker thread. Matching the
+/// pattern renders output under the lock, so it runs on the blocking pool.
 pub async fn wait(
     session: &SessionRef,
     spec: &WaitSpec,
