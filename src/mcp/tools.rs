@@ -576,7 +576,7 @@ impl TerminalServer {
     /// write, used when the caller gave no `since`.
     pub(super) async fn wait_and_render(
         &self,
-        session: &Session,
+        session: &SessionRef,
         plan: &ReadPlan,
         write_start: Option<OutputCursor>,
         call: &CallContext,
@@ -599,7 +599,13 @@ impl TerminalServer {
             }
             None => None,
         };
-        Ok(render(session, plan.view, since, plan.max_chars, reason))
+        // Rendering a large output takes the session's state lock for as long as it
+        // runs, so it stays off the async workers that serve the other sessions.
+        let session = Arc::clone(session);
+        let (view, max_chars) = (plan.view, plan.max_chars);
+        tokio::task::spawn_blocking(move || render(&session, view, since, max_chars, reason))
+            .await
+            .map_err(|error| ToolError(format!("rendering session output failed: {error}")))
     }
 }
 

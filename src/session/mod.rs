@@ -136,8 +136,36 @@ pub struct Session {
     /// PTY master, used for resizes and foreground-group lookups. Dropped at close,
     /// after the process tree is gone.
     master: Mutex<Option<Box<dyn MasterPty + Send>>>,
-    /// Bumped by the reader on new output and by the waiter on exit; waits subscribe.
-    changed: watch::Sender<u64>,
+    /// The latest [`Progress`], sent by the reader on new output, by the waiter on exit
+    /// and by a resize; waits subscribe. Waits decide from it without taking `state`,
+    /// which the reader keeps locked while it parses.
+    changed: watch::Sender<Progress>,
+}
+
+/// The facts a wait decides on, copied out of [`SessionState`] at each change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub bytes_read: u64,
+    pub last_output: Instant,
+    pub exited: bool,
+    /// Prompt marks completed so far.
+    pub prompts: u64,
+    /// The shell is at its prompt, as the integration marks report it.
+    pub at_prompt: bool,
+}
+
+impl SessionState {
+    /// Copies the facts waits need.
+    pub fn progress(&self) -> Progress {
+        let marks = self.screen.marks();
+        Progress {
+            bytes_read: self.bytes_read,
+            last_output: self.last_output,
+            exited: self.exit.is_some(),
+            prompts: marks.prompts,
+            at_prompt: marks.at_prompt,
+        }
+    }
 }
 
 impl Session {
@@ -150,13 +178,14 @@ impl Session {
     }
 
     /// Subscribes to output and exit events.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
+    pub fn subscribe(&self) -> watch::Receiver<Progress> {
         self.changed.subscribe()
     }
 
-    fn notify(&self) {
-        self.changed
-            .send_modify(|generation| *generation = generation.wrapping_add(1));
+    /// Wakes every wait with `progress`, which the caller copied under the state lock.
+    /// Sent after the lock is released, so a woken wait does not block on it.
+    fn publish(&self, progress: Progress) {
+        self.changed.send_replace(progress);
     }
 
     /// Reports whether a tool call is waiting on this session: every wait subscribes to
@@ -254,8 +283,12 @@ impl Session {
                 })
                 .map_err(std::io::Error::other)?;
         }
-        self.state().screen.resize(size);
-        self.notify();
+        let progress = {
+            let mut state = self.state();
+            state.screen.resize(size);
+            state.progress()
+        };
+        self.publish(progress);
         Ok(())
     }
 

@@ -265,11 +265,19 @@ pub fn spawn_session(
     };
 
     let now = Instant::now();
-    let (changed, _) = watch::channel(0);
     let mut screen = Screen::new(request.size, config.limits);
     if let Some((_, nonce, _)) = &integration {
         screen.set_mark_nonce(nonce.clone());
     }
+    let state = SessionState {
+        screen,
+        exit: None,
+        last_activity: now,
+        last_output: now,
+        bytes_read: 0,
+        output_closed: false,
+    };
+    let (changed, _) = watch::channel(state.progress());
     let session = Arc::new(Session {
         id,
         name: request.name.clone(),
@@ -279,14 +287,7 @@ pub fn spawn_session(
         started_at: SystemTime::now(),
         shell_integration: integration.as_ref().map(|(kind, _, _)| *kind),
         runs_shell: runs_interactive_shell(&request.program),
-        state: Mutex::new(SessionState {
-            screen,
-            exit: None,
-            last_activity: now,
-            last_output: now,
-            bytes_read: 0,
-            output_closed: false,
-        }),
+        state: Mutex::new(state),
         input: Mutex::new(Some(input)),
         pending_replies: Mutex::new(Vec::new()),
         closing: AtomicBool::new(false),
@@ -396,28 +397,30 @@ fn start_reader(session: &SessionRef, reader: OwnedFd) -> Result<(), SessionErro
                         continue;
                     }
                 };
-                let replies = {
+                let (replies, progress) = {
                     let mut state = session.state();
                     let now = Instant::now();
                     state.last_output = now;
                     state.last_activity = now;
                     state.bytes_read += count as u64;
-                    state.screen.process(&buffer[..count])
+                    let replies = state.screen.process(&buffer[..count]);
+                    (replies, state.progress())
                 };
                 tracing::trace!(session_id = %session.id, bytes = count, "pty output");
                 if !replies.is_empty() {
                     session.send_replies(&replies);
                 }
-                session.notify();
+                session.publish(progress);
             }
-            {
+            let progress = {
                 let mut state = session.state();
                 // At end of file no program reads replies any more.
                 let _ = state.screen.finish();
                 state.output_closed = true;
-            }
+                state.progress()
+            };
             tracing::trace!(session_id = %session.id, "pty reader stopped");
-            session.notify();
+            session.publish(progress);
         })
         .map(drop)
         .map_err(|source| SessionError::Io {
@@ -448,8 +451,12 @@ fn start_waiter(
                 signal = exit.signal.as_deref(),
                 "session process exited"
             );
-            session.state().exit = Some(exit);
-            session.notify();
+            let progress = {
+                let mut state = session.state();
+                state.exit = Some(exit);
+                state.progress()
+            };
+            session.publish(progress);
         })
         .map(drop)
         .map_err(|source| SessionError::Io {

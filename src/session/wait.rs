@@ -2,15 +2,16 @@
 //! at its prompt, the foreground blocked reading the terminal, exit, or a timeout,
 //! whichever comes first.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use regex::Regex;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::Session;
 use super::activity::Activity;
 use super::screen::OutputCursor;
+use super::{Progress, SessionRef};
 
 /// The reason a wait ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
@@ -205,8 +206,13 @@ pub struct Cancelled;
 
 /// Waits on `session` until `spec` is met, matching `wait_for` against `target` (output
 /// counts from `start`). Returns early with [`Cancelled`] when `cancel` fires.
+///
+/// A wake reads the [`Progress`] the session published and takes no state lock on the
+/// async runtime. The reader keeps that lock while it parses, so during a flood many
+/// waits woken on every chunk would otherwise block every worker thread. Matching the
+/// pattern renders output under the lock, so it runs on the blocking pool.
 pub async fn wait(
-    session: &Session,
+    session: &SessionRef,
     spec: &WaitSpec,
     start: OutputCursor,
     target: MatchTarget,
@@ -214,45 +220,31 @@ pub async fn wait(
 ) -> Result<WaitReason, Cancelled> {
     let mut changes = session.subscribe();
     let started = Instant::now();
-    let (bytes_at_start, prompts_at_start) = {
-        let state = session.state();
-        let prompts = spec.prompts_before.unwrap_or(state.screen.marks().prompts);
-        (spec.bytes_before.unwrap_or(state.bytes_read), prompts)
-    };
+    let at_start = *changes.borrow_and_update();
+    let bytes_at_start = spec.bytes_before.unwrap_or(at_start.bytes_read);
+    let prompts_at_start = spec.prompts_before.unwrap_or(at_start.prompts);
     let mut busy_seen = false;
     // The earliest time the pattern may be evaluated again.
     let mut next_match_at = Instant::now();
     loop {
-        changes.borrow_and_update();
+        let progress: Progress = *changes.borrow_and_update();
         let evaluation_started = Instant::now();
-        let mut sample = {
-            let state = session.state();
-            let matched = spec.pattern.as_ref().is_some_and(|pattern| {
-                let on_screen = match target {
-                    MatchTarget::Screen => true,
-                    MatchTarget::Output => false,
-                    MatchTarget::Auto => state.screen.alternate_screen(),
-                };
-                if on_screen {
-                    pattern.is_match(&state.screen.screen_text())
-                } else {
-                    pattern.is_match(&state.screen.output_since(Some(start)).text)
-                }
-            });
-            // `last_output` is a std Instant; convert its age to the tokio clock.
-            let output_age = std::time::Instant::now().saturating_duration_since(state.last_output);
-            let marks = state.screen.marks();
-            WaitSample {
-                now: Instant::now(),
-                started,
-                last_output: Instant::now() - output_age,
-                exited: state.exit.is_some(),
-                matched,
-                output_seen: state.bytes_read > bytes_at_start,
-                new_prompt: marks.prompts > prompts_at_start && marks.at_prompt,
-                busy_seen,
-                activity: None,
-            }
+        let matched = match &spec.pattern {
+            Some(pattern) => pattern_matches(session, pattern, start, target).await,
+            None => false,
+        };
+        // `last_output` is a std Instant; convert its age to the tokio clock.
+        let output_age = std::time::Instant::now().saturating_duration_since(progress.last_output);
+        let mut sample = WaitSample {
+            now: Instant::now(),
+            started,
+            last_output: Instant::now() - output_age,
+            exited: progress.exited,
+            matched,
+            output_seen: progress.bytes_read > bytes_at_start,
+            new_prompt: progress.prompts > prompts_at_start && progress.at_prompt,
+            busy_seen,
+            activity: None,
         };
         if !sample.matched && !sample.exited && wants_activity(spec, &sample) {
             sample.activity = session.activity();
@@ -284,6 +276,33 @@ pub async fn wait(
             _ = tokio::time::sleep_until(next) => {}
         }
     }
+}
+
+/// Matches `pattern` against the session's screen or its output from `start`, on the
+/// blocking pool. A panic while rendering counts as no match.
+async fn pattern_matches(
+    session: &SessionRef,
+    pattern: &Regex,
+    start: OutputCursor,
+    target: MatchTarget,
+) -> bool {
+    let session = Arc::clone(session);
+    let pattern = pattern.clone();
+    tokio::task::spawn_blocking(move || {
+        let state = session.state();
+        let on_screen = match target {
+            MatchTarget::Screen => true,
+            MatchTarget::Output => false,
+            MatchTarget::Auto => state.screen.alternate_screen(),
+        };
+        if on_screen {
+            pattern.is_match(&state.screen.screen_text())
+        } else {
+            pattern.is_match(&state.screen.output_since(Some(start)).text)
+        }
+    })
+    .await
+    .unwrap_or(false)
 }
 
 #[cfg(test)]

@@ -470,11 +470,71 @@ async fn rlimits_apply_to_sessions_only() {
     server.stop().await;
 }
 
-/// Past `--max-sessions`, opens fail with a message naming the limit and the way out,
-/// and succeed again once sessions are closed.
+/// Opens and closes `count` sessions running `arguments`, ten at a time so the cap of 32
+/// is never reached.
+async fn open_and_close(server: &Server, count: usize, arguments: Value) {
+    for _ in 0..count / 10 {
+        let batch = (0..10).map(|_| {
+            let arguments = arguments.clone();
+            async move {
+                let opened = server.ok("session_open", arguments).await;
+                let id = opened["session_id"].as_str().unwrap().to_owned();
+                server
+                    .ok("session_close", json!({"session_id": id, "grace": 0.5}))
+                    .await;
+            }
+        });
+        futures::future::join_all(batch).await;
+    }
+}
+
+/// 500 sessions of `true` and 100 shells, opened and closed, leave the server's
+/// descriptors, terminals, memory and children at their start values. Past
+/// `--max-sessions`, opens fail with a message naming the limit and the way out, and
+/// succeed again once sessions are closed.
+///
+/// The kernel's count of open terminals (`/proc/sys/kernel/pty/nr`) is machine-wide and
+/// other tests open terminals at the same time, so this test counts the terminal
+/// descriptors open in the server instead; `tests/reliability/r22_pty_count.sh` checks the kernel's
+/// count on a quiet machine.
 #[tokio::test]
 async fn session_cap_holds_under_pressure() {
     let server = Server::start_with(&["--max-sessions", "32", "--kill-grace", "0.5"], &[]).await;
+    // One batch first, so runtime and blocking-pool threads that start on first use are
+    // in the start values.
+    open_and_close(&server, 10, json!({"argv": ["true"]})).await;
+    let start_fds = fd_count(server.pid);
+    let start_rss = status_kib(server.pid, "VmRSS:");
+    assert_eq!(pty_fd_count(server.pid), 0, "no session is open yet");
+
+    open_and_close(&server, 500, json!({"argv": ["true"]})).await;
+    open_and_close(
+        &server,
+        100,
+        json!({"argv": ["bash", "--norc", "--noprofile"]}),
+    )
+    .await;
+    let settled = wait_until(Duration::from_secs(10), || {
+        fd_count(server.pid).abs_diff(start_fds) <= 2 && pty_fd_count(server.pid) == 0
+    })
+    .await;
+    assert!(
+        settled,
+        "descriptors {start_fds} -> {}, terminal descriptors still open: {}",
+        fd_count(server.pid),
+        pty_fd_count(server.pid)
+    );
+    let rss = status_kib(server.pid, "VmRSS:");
+    assert!(
+        rss < start_rss + 8 * 1024,
+        "RSS grew from {start_rss} KiB to {rss} KiB over 600 sessions"
+    );
+    let zombies = children(server.pid)
+        .into_iter()
+        .filter(|(_, state)| *state == 'Z')
+        .count();
+    assert_eq!(zombies, 0, "zombie children after 600 sessions");
+
     let mut ids = Vec::new();
     for _ in 0..32 {
         let opened = server
@@ -502,11 +562,29 @@ async fn session_cap_holds_under_pressure() {
     server.stop().await;
 }
 
-/// SIGTERM and SIGINT over HTTP: hangup reaches a session first, every marker ends, and
-/// the server exits with status 0 within 8 s, the default stop timeout of supervisors
-/// being 10 s.
+/// Swap files vim keeps for `file`: `.NAME.swp`, or `.swo` and on when that one exists.
+fn vim_swap_files(file: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let name = file.file_name().unwrap().to_string_lossy();
+    let prefix = format!(".{name}.sw");
+    std::fs::read_dir(file.parent().unwrap())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// SIGTERM and SIGINT over HTTP: hangup reaches a session first, every marker ends, vim
+/// keeps its unsaved text, and the server exits with status 0 within 8 s, the default
+/// stop timeout of supervisors being 10 s.
 #[tokio::test]
 async fn shutdown_hangs_up_then_ends_all() {
+    // No skip: without vim this test would not check that an editor keeps its work.
+    assert!(
+        have("vim"),
+        "vim is not installed: install the Debian package vim (.ci/run does)"
+    );
     for signal in [libc::SIGTERM, libc::SIGINT] {
         let dir = TempDir::new("shutdown");
         let m = marker(&format!("R33-{signal}"));
@@ -550,6 +628,43 @@ async fn shutdown_hangs_up_then_ends_all() {
             count_marked(&m)
         );
 
+        // An editor with unsaved text: on SIGHUP vim writes it to its swap file.
+        let edited = dir.path.join("r33.txt");
+        let editor = ok_tool(
+            &client,
+            "session_open",
+            json!({"argv": ["bash", "--norc", "--noprofile"], "env": {"PS1": "$ "}}),
+        )
+        .await;
+        let editor = editor["session_id"].as_str().unwrap().to_owned();
+        let opened_vim = ok_tool(
+            &client,
+            "session_write",
+            json!({"session_id": editor, "input": format!("vim {}", edited.display()), "submit": true, "view": "screen", "wait_for": "\\[New\\]", "timeout": 10}),
+        )
+        .await;
+        assert_eq!(opened_vim["reason"], "matched", "{opened_vim}");
+        for write in [
+            json!({"input": "i"}),
+            json!({"input": "unsaved"}),
+            json!({"keys": ["Escape"]}),
+        ] {
+            let mut arguments = write;
+            arguments["session_id"] = json!(editor);
+            arguments["settle"] = json!(0.3);
+            ok_tool(&client, "session_write", arguments).await;
+        }
+        let typed = ok_tool(
+            &client,
+            "session_read",
+            json!({"session_id": editor, "view": "screen", "wait_for": "unsaved", "timeout": 5}),
+        )
+        .await;
+        assert_eq!(typed["reason"], "matched", "{typed}");
+        let edited_path = edited.display().to_string();
+        let vim_pids = pids_matching(&edited_path);
+        assert!(!vim_pids.is_empty(), "vim is not running");
+
         let started = Instant::now();
         // SAFETY: kill has no memory effects; the pid is the server this test started.
         unsafe { libc::kill(server.pid as i32, signal) };
@@ -568,19 +683,45 @@ async fn shutdown_hangs_up_then_ends_all() {
             "survivors: {:?}",
             count_marked(&m)
         );
+        assert!(
+            vim_pids.iter().all(|pid| !pid_alive(*pid)),
+            "vim survived the shutdown"
+        );
+        let saved = std::fs::read(&edited).unwrap_or_default();
+        let swapped = vim_swap_files(&edited)
+            .iter()
+            .any(|swap| contains(&std::fs::read(swap).unwrap_or_default(), b"unsaved"));
+        assert!(
+            swapped || contains(&saved, b"unsaved"),
+            "vim neither saved r33.txt nor kept `unsaved` in a swap file (signal {signal}); swap files: {:?}",
+            vim_swap_files(&edited)
+        );
         drop(client);
     }
 }
 
+/// Reports whether `needle` occurs in `haystack`, as `grep -a` finds it.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
 /// Secrets stay out of stderr: the token, text typed in a session, input typed while
 /// echo is off, and full MCP session ids, at the default level and (token and hidden
-/// input) at trace level.
+/// input) at trace level. The audit log records the typed text but neither the token
+/// nor the hidden input, at both levels.
 #[tokio::test]
 async fn secrets_stay_out_of_logs() {
     for level in ["info", "trace"] {
         let token = format!("tok-{}-{}", std::process::id(), level.len() * 7919);
-        let server =
-            HttpServer::start(&[], &[("RUST_LOG", level), ("MCP_AUTH_TOKEN", &token)]).await;
+        let dir = TempDir::new("secrets");
+        let audit_path = dir.path.join("audit.jsonl");
+        let server = HttpServer::start(
+            &["--audit-log", audit_path.to_str().expect("UTF-8 path")],
+            &[("RUST_LOG", level), ("MCP_AUTH_TOKEN", &token)],
+        )
+        .await;
         let host = format!("127.0.0.1:{}", server.port);
         let authorization = format!("Authorization: Bearer {token}");
         let initialized = server
@@ -625,6 +766,32 @@ async fn secrets_stay_out_of_logs() {
                 "full MCP session id in stderr at {level}"
             );
         }
+
+        // The audit log records what was typed, which is its job, but neither the token
+        // nor input typed while echo was off; that input is recorded by its length.
+        let audit = std::fs::read_to_string(&audit_path).expect("the audit log exists");
+        let records: Vec<Value> = audit
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("each audit line is JSON"))
+            .collect();
+        let inputs: Vec<&str> = records
+            .iter()
+            .filter_map(|record| record["arguments"]["input"].as_str())
+            .collect();
+        assert!(
+            inputs.contains(&format!("echo {secret}").as_str()),
+            "the audit log lacks the echo call at {level}: {inputs:?}"
+        );
+        let hidden = format!("[redacted: {} bytes]", password.len());
+        assert!(
+            inputs.contains(&hidden.as_str()),
+            "the hidden input is not recorded as `{hidden}` at {level}: {inputs:?}"
+        );
+        assert!(!audit.contains(&token), "token in the audit log at {level}");
+        assert!(
+            !audit.contains(&password),
+            "hidden input in the audit log at {level}"
+        );
     }
 }
 

@@ -1,7 +1,7 @@
 //! Starts the real server binary and drives it with rmcp's MCP client, over stdio or
 //! over streamable HTTP on a port the server picks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -493,6 +493,18 @@ pub fn fd_count(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|dir| dir.count())
         .unwrap_or(0)
+}
+
+/// Terminal descriptors open in `pid`: masters (`/dev/ptmx`) and slaves
+/// (`/dev/pts/N`).
+pub fn pty_fd_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| std::fs::read_link(entry.path()).ok())
+        .filter(|target| target == Path::new("/dev/ptmx") || target.starts_with("/dev/pts/"))
+        .count()
 }
 
 pub fn thread_count(pid: u32) -> usize {
