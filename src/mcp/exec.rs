@@ -386,6 +386,10 @@ impl TerminalServer {
             .await
             .map_err(|error| match error {
                 CommandError::Spawn { .. } => ToolError(format!("{error}; pass an existing shell")),
+                CommandError::SpawnWithLimits { .. } => ToolError(format!(
+                    "{error}; pass an existing shell, or start the server with --session-rlimit \
+                     values within its own hard limits"
+                )),
                 other => ToolError(other.to_string()),
             })?;
         // The command line is not logged: it may carry a secret.
@@ -464,6 +468,7 @@ impl TerminalServer {
             timeout,
             capture_stderr: params.capture_stderr.unwrap_or(true),
             output_limit: COMMAND_OUTPUT_BYTES,
+            rlimits: spawn.rlimits.clone(),
         })
     }
 }

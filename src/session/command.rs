@@ -2,7 +2,9 @@
 //! process group, without a terminal, with its output captured and bounded.
 //!
 //! The command gets the same clean environment as a session (with its own tag), no
-//! standard input, and only fds 0–2. When it exits, or when the timeout passes, every
+//! standard input, only fds 0–2 (descriptors the server inherited included), and the
+//! session resource limits and `oom_score_adj`,
+//! set between fork and exec. When it exits, or when the timeout passes, every
 //! process left in its group, and every process carrying its tag, is killed, so
 //! background jobs it started do not outlive it.
 
@@ -17,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ExitInfo;
 use super::containment::{INSTANCE_VAR, RegisteredChild, instance_tag, spawn_registered};
+use super::limits::{SessionRlimits, child_oom_score_adj, write_own_oom_score_adj};
 use super::process_tree::{Membership, read_process};
 use super::pty::{SESSION_TAG_VAR, signal_name};
 
@@ -39,6 +42,8 @@ pub struct CommandRequest {
     pub capture_stderr: bool,
     /// Bytes of output kept: the first half and the last half of this many.
     pub output_limit: usize,
+    /// Resource limits set in the command's process (`--session-rlimit`).
+    pub rlimits: SessionRlimits,
 }
 
 /// The outcome of a command.
@@ -59,6 +64,14 @@ pub enum CommandError {
     #[error("could not start {shell:?}: {source}")]
     Spawn {
         shell: PathBuf,
+        source: std::io::Error,
+    },
+    /// The spawn failed while limits were set. Only the errno comes back from the
+    /// child, so either the shell or a `setrlimit` call may have failed.
+    #[error("could not start {shell:?} with the session rlimits {rlimits}: {source}")]
+    SpawnWithLimits {
+        shell: PathBuf,
+        rlimits: String,
         source: std::io::Error,
     },
     #[error("failed to read the command's output: {0}")]
@@ -111,35 +124,19 @@ impl BoundedOutput {
     }
 }
 
-/// Removes escape sequences (CSI, OSC and other ESC sequences) and control
-/// characters other than tab, line feed and carriage return, so a program that colours
-/// its output even without a terminal returns plain text.
+/// Removes escape sequences and control characters, so a program that colours its
+/// output even without a terminal returns plain text. CSI, OSC, DCS, SOS, PM and APC
+/// sequences go whole, in their 7-bit (ESC-prefixed) and 8-bit (C1) forms. Tab and line
+/// feed stay. A carriage return before a line feed or at the end is dropped. Any other
+/// carriage return starts its line again, so a progress bar leaves its last state.
 fn strip_controls(text: &str) -> String {
     let mut clean = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
     while let Some(c) = chars.next() {
         match c {
             '\u{1b}' => match chars.next() {
-                // CSI: parameters and intermediates up to a final byte in @..~.
-                Some('[') => {
-                    for next in chars.by_ref() {
-                        if ('@'..='~').contains(&next) {
-                            break;
-                        }
-                    }
-                }
-                // OSC, DCS, SOS, PM, APC: up to BEL or ST (ESC \).
-                Some(']' | 'P' | 'X' | '^' | '_') => {
-                    while let Some(next) = chars.next() {
-                        if next == '\u{7}' {
-                            break;
-                        }
-                        if next == '\u{1b}' && chars.peek() == Some(&'\\') {
-                            chars.next();
-                            break;
-                        }
-                    }
-                }
+                Some('[') => skip_csi(&mut chars),
+                Some(']' | 'P' | 'X' | '^' | '_') => skip_string(&mut chars),
                 // Other escape sequences: intermediates, then one final character.
                 Some(first) => {
                     let mut next = Some(first);
@@ -149,12 +146,45 @@ fn strip_controls(text: &str) -> String {
                 }
                 None => {}
             },
-            '\t' | '\n' | '\r' => clean.push(c),
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_string(&mut chars),
+            '\r' => {
+                if chars.peek().is_some_and(|next| *next != '\n') {
+                    let line_start = clean.rfind('\n').map_or(0, |newline| newline + 1);
+                    clean.truncate(line_start);
+                }
+            }
+            '\t' | '\n' => clean.push(c),
             c if c.is_control() => {}
             c => clean.push(c),
         }
     }
     clean
+}
+
+/// Skips a CSI sequence after its introducer: parameters and intermediates up to a
+/// final character in `@`..=`~`.
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    for next in chars.by_ref() {
+        if ('@'..='~').contains(&next) {
+            break;
+        }
+    }
+}
+
+/// Skips a control string (OSC, DCS, SOS, PM, APC) after its introducer, up to BEL or
+/// the string terminator (ESC \\ or U+009C).
+fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while let Some(next) = chars.next() {
+        match next {
+            '\u{7}' | '\u{9c}' => break,
+            '\u{1b}' if chars.peek() == Some(&'\\') => {
+                chars.next();
+                break;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// Runs the command, killing its process group at the timeout or on cancellation.
@@ -182,14 +212,38 @@ pub async fn run_command(
         .env(INSTANCE_VAR, instance_tag())
         .process_group(0)
         .kill_on_drop(true);
+    // Everything the child needs is prepared here, because after the fork it may not
+    // allocate.
+    let rlimits = request.rlimits.clone();
+    let oom_score_adj = child_oom_score_adj().to_string().into_bytes();
+    // SAFETY: the closure runs between fork and exec and makes only async-signal-safe
+    // calls (close_range, fcntl, getrlimit, setrlimit, open, write, close) on data
+    // prepared before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            close_inherited_on_exec();
+            rlimits.apply()?;
+            write_own_oom_score_adj(&oom_score_adj);
+            Ok(())
+        });
+    }
     // Registered, so the orphan reaper leaves the exit status to `child.wait()`.
     let mut child = spawn_registered(
         || command.spawn(),
         |spawned| spawned.as_ref().ok().and_then(|child| child.id()),
     )
-    .map_err(|source| CommandError::Spawn {
-        shell: request.shell.clone(),
-        source,
+    .map_err(|source| {
+        let shell = request.shell.clone();
+        if request.rlimits.is_empty() {
+            CommandError::Spawn { shell, source }
+        } else {
+            let rlimits = request.rlimits.spec();
+            CommandError::SpawnWithLimits {
+                shell,
+                rlimits,
+                source,
+            }
+        }
     })?;
     let _registration = RegisteredChild(child.id().unwrap_or(0));
     // The parent's copies of the write end went into `command`; drop them so the
@@ -252,6 +306,42 @@ pub async fn run_command(
         timed_out,
         duration: started.elapsed(),
     })
+}
+
+/// Marks every descriptor above 2 close-on-exec, in the child between fork and exec.
+/// The server's own descriptors already are, but descriptors it inherited, such as a
+/// supervisor's pipe or a make jobserver, are not. They are marked rather than closed
+/// because std reports a failed exec through a close-on-exec pipe of its own.
+fn close_inherited_on_exec() {
+    // SAFETY: close_range only changes descriptor flags.
+    let marked = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if marked == 0 {
+        return;
+    }
+    // close_range with CLOSE_RANGE_CLOEXEC needs Linux 5.11, so on older kernels each
+    // descriptor is marked in turn.
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit struct, and fcntl on a descriptor that is
+    // not open fails with EBADF and changes nothing.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let highest = limit.rlim_cur.min(1 << 20) as i32;
+        for fd in 3..highest {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
+    }
 }
 
 /// Kills every process of the command's group and every process with its tag.
@@ -320,8 +410,27 @@ mod tests {
         );
         assert_eq!(
             strip_controls("\u{1b}(Bplain\u{1b}7\ttab\r\n"),
-            "plain\ttab\r\n"
+            "plain\ttab\n"
         );
+    }
+
+    #[test]
+    fn eight_bit_sequences_go_whole() {
+        assert_eq!(strip_controls("a\u{9b}31mb\u{9b}0m"), "ab");
+        assert_eq!(strip_controls("a\u{9d}52;c;ZXZpbA==\u{7}b"), "ab");
+        assert_eq!(strip_controls("a\u{90}q\u{9c}b\u{9f}x\u{1b}\\c"), "abc");
+        assert_eq!(strip_controls("a\u{85}b\u{7f}c"), "abc");
+    }
+
+    #[test]
+    fn carriage_returns_redraw_the_line() {
+        assert_eq!(
+            strip_controls("one\r\ntwo 50%\rtwo 100%\n"),
+            "one\ntwo 100%\n"
+        );
+        assert_eq!(strip_controls("first\nbar 1\rbar 2\rbar 3"), "first\nbar 3");
+        assert_eq!(strip_controls("done\r"), "done");
+        assert_eq!(strip_controls("\r\rx"), "x");
     }
 
     #[test]

@@ -6,8 +6,12 @@
 //! --exec-with-limits SPEC -- prog args…`, and [`run_exec_with_limits`] (called first in
 //! `main`) sets the limits and replaces itself with `prog`. The pid stays the same, so
 //! the session leader is still the process the PTY was spawned for. Children spawned
-//! with [`std::process::Command`] can call [`SessionRlimits::apply`] from `pre_exec`
-//! instead.
+//! with [`std::process::Command`], such as execute_command's, call
+//! [`SessionRlimits::apply`] and [`write_own_oom_score_adj`] from `pre_exec` instead.
+//!
+//! Every child also gets an `oom_score_adj` of at least [`CHILD_OOM_SCORE_ADJ`] and at
+//! least the server's own ([`child_oom_score_adj`]), so the kernel's OOM killer picks a
+//! child before the server.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt as _;
@@ -124,12 +128,42 @@ impl SessionRlimits {
     }
 
     /// Formats the limits as the comma-separated spec [`SessionRlimits::parse`] reads.
-    fn spec(&self) -> String {
+    pub fn spec(&self) -> String {
         self.limits
             .iter()
             .map(|limit| format!("{}={}", limit.name, limit.value))
             .collect::<Vec<_>>()
             .join(",")
+    }
+}
+
+/// Lowest `oom_score_adj` of a process the server starts.
+pub const CHILD_OOM_SCORE_ADJ: i32 = 500;
+
+/// Returns the `oom_score_adj` for a child: at least [`CHILD_OOM_SCORE_ADJ`] and at
+/// least the server's own, so the kernel's OOM killer picks a child before the server.
+pub fn child_oom_score_adj() -> i32 {
+    let own = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()
+        .and_then(|value| value.trim().parse::<i32>().ok())
+        .unwrap_or(0);
+    own.clamp(CHILD_OOM_SCORE_ADJ, 1000)
+}
+
+/// Writes `value` (the decimal text, prepared before the fork) to the calling
+/// process's `/proc/self/oom_score_adj`. Only calls open, write and close, so it is
+/// safe between fork and exec. Raising the value needs no privilege. A failure is
+/// ignored, because the value only steers which process the OOM killer picks.
+pub fn write_own_oom_score_adj(value: &[u8]) {
+    const PATH: &std::ffi::CStr = c"/proc/self/oom_score_adj";
+    // SAFETY: PATH is NUL-terminated, `value` is a valid buffer of its length, and the
+    // descriptor is closed before returning.
+    unsafe {
+        let fd = libc::open(PATH.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd >= 0 {
+            libc::write(fd, value.as_ptr().cast(), value.len());
+            libc::close(fd);
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::containment::{INSTANCE_VAR, instance_tag, spawn_registered, unregister_child};
-use super::limits::{SessionRlimits, wrap_program};
+use super::limits::{SessionRlimits, child_oom_score_adj, wrap_program};
 use super::process_tree::read_process;
 use super::screen::{Screen, ScreenLimits, TermSize};
 use super::shell_integration::{self, ShellKind};
@@ -78,10 +78,6 @@ pub struct SpawnConfig {
     /// Resource limits set in every session program (`--session-rlimit`).
     pub rlimits: SessionRlimits,
 }
-
-/// Lowest `oom_score_adj` of a session process, so the kernel's OOM killer picks a
-/// session's program before the server.
-const SESSION_OOM_SCORE_ADJ: i32 = 500;
 
 /// Builds a session's environment: a short allowlist of the server's variables plus
 /// `--pass-env` names, then the fixed variables, the session tag, and the request's own
@@ -304,15 +300,11 @@ pub fn spawn_session(
     Ok(session)
 }
 
-/// Sets a session leader's `oom_score_adj` to at least [`SESSION_OOM_SCORE_ADJ`] and at
-/// least the server's own; its descendants inherit it. A program that forks within the
-/// first moments after exec may leave a child with the server's value.
+/// Sets a session leader's `oom_score_adj` to [`child_oom_score_adj`]; its descendants
+/// inherit it. A program that forks within the first moments after exec may leave a
+/// child with the server's value.
 fn raise_oom_score_adj(pid: u32) {
-    let own = std::fs::read_to_string("/proc/self/oom_score_adj")
-        .ok()
-        .and_then(|value| value.trim().parse::<i32>().ok())
-        .unwrap_or(0);
-    let value = own.clamp(SESSION_OOM_SCORE_ADJ, 1000);
+    let value = child_oom_score_adj();
     if let Err(error) = std::fs::write(format!("/proc/{pid}/oom_score_adj"), value.to_string()) {
         tracing::debug!(pid, %error, "could not raise the session's oom_score_adj");
     }

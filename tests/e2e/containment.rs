@@ -409,13 +409,6 @@ async fn rlimits_apply_to_sessions_only() {
     let shell = listed["sessions"][0]["pid"].as_u64().unwrap();
     let shell_limits = std::fs::read_to_string(format!("/proc/{shell}/limits")).unwrap();
     let server_limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid)).unwrap();
-    let limit_line = |limits: &str, name: &str| -> String {
-        limits
-            .lines()
-            .find(|line| line.starts_with(name))
-            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-            .unwrap_or_default()
-    };
     assert_eq!(
         limit_line(&shell_limits, "Max file size"),
         "Max file size 1048576 1048576 bytes"
@@ -467,6 +460,248 @@ async fn rlimits_apply_to_sessions_only() {
         .err("session_open", json!({"argv": ["no-such-program-here"]}))
         .await;
     assert!(error.contains("no-such-program-here"), "{error}");
+    server.stop().await;
+}
+
+/// Returns the line of a `/proc/<pid>/limits` file that starts with `name`, with its
+/// whitespace collapsed.
+fn limit_line(limits: &str, name: &str) -> String {
+    limits
+        .lines()
+        .find(|line| line.starts_with(name))
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn oom_score_adj(pid: &str) -> i32 {
+    std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj"))
+        .unwrap_or_default()
+        .trim()
+        .parse()
+        .unwrap_or(i32::MIN)
+}
+
+/// `--session-rlimit` limits and the raised oom_score_adj apply to execute_command's
+/// command too, and still not to the server.
+#[tokio::test]
+async fn rlimits_apply_to_execute_command() {
+    let dir = TempDir::new("command-rlimit");
+    let server = Server::start_with(
+        &[
+            "--kill-grace",
+            "0.5",
+            "--session-rlimit",
+            "nofile=64",
+            "--session-rlimit",
+            "fsize=1M",
+            "--session-rlimit",
+            "cpu=5",
+        ],
+        &[],
+    )
+    .await;
+    let run = |command: String| {
+        let server = &server;
+        async move {
+            let result = server
+                .ok(
+                    "execute_command",
+                    json!({"command": command, "timeout": 30, "cwd": "/"}),
+                )
+                .await;
+            result["output"].as_str().unwrap_or_default().to_owned()
+        }
+    };
+
+    assert_eq!(run("ulimit -n; ulimit -Hn".into()).await, "64\n64\n");
+    let big = dir.path.join("big");
+    let output = run(format!(
+        "head -c 5M /dev/zero > {}; echo rc=$?",
+        big.display()
+    ))
+    .await;
+    assert!(output.lines().any(|line| line == "rc=153"), "{output}");
+    assert_eq!(
+        std::fs::metadata(&big).map(|meta| meta.len()).ok(),
+        Some(1_048_576)
+    );
+    let output = run("timeout 60 bash -c 'while :; do :; done'; echo rc=$?".into()).await;
+    assert!(
+        output
+            .lines()
+            .any(|line| line == "rc=152" || line == "rc=137"),
+        "{output}"
+    );
+
+    let command_limits = run("cat /proc/self/limits".into()).await;
+    assert_eq!(
+        limit_line(&command_limits, "Max open files"),
+        "Max open files 64 64 files"
+    );
+    assert_eq!(
+        limit_line(&command_limits, "Max file size"),
+        "Max file size 1048576 1048576 bytes"
+    );
+    assert_eq!(
+        limit_line(&command_limits, "Max cpu time"),
+        "Max cpu time 5 5 seconds"
+    );
+    let server_limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", server.pid)).unwrap_or_default();
+    let own_limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    for name in ["Max open files", "Max file size", "Max cpu time"] {
+        assert_eq!(
+            limit_line(&server_limits, name),
+            limit_line(&own_limits, name),
+            "the server's {name} changed"
+        );
+    }
+
+    let command_oom: i32 = run("cat /proc/self/oom_score_adj".into())
+        .await
+        .trim()
+        .parse()
+        .unwrap_or(i32::MIN);
+    let server_oom = oom_score_adj(&server.pid.to_string());
+    assert!(
+        command_oom >= 500 && command_oom >= server_oom,
+        "command {command_oom}, server {server_oom}"
+    );
+    let tools = server.client.list_all_tools().await.expect("tools/list");
+    assert!(!tools.is_empty());
+    assert!(pid_alive(server.pid));
+    server.stop().await;
+}
+
+/// At its timeout execute_command returns at once and ends a double-forked and a
+/// `nohup` job, although the double-forked one still has the output pipe open.
+#[tokio::test]
+async fn execute_command_timeout_ends_escapees() {
+    let server = Server::start().await;
+    let m = marker("R28");
+    let command = format!(
+        "(bash -c 'exec -a {m}g sleep 1000' &); nohup bash -c 'exec -a {m}h sleep 1000' >/dev/null 2>&1 & sleep 1000"
+    );
+    let started = Instant::now();
+    let call = server.ok("execute_command", json!({"command": command, "timeout": 2}));
+    // Counts the markers while the call runs, to show that both started.
+    let watch = async {
+        let mut max_seen = 0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while max_seen < 2 && Instant::now() < deadline {
+            max_seen = max_seen.max(count_marked(&m).len());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        max_seen
+    };
+    let (result, max_seen) = tokio::join!(call, watch);
+    let elapsed = started.elapsed();
+    assert_eq!(max_seen, 2, "the markers never ran together");
+    assert!(
+        elapsed < Duration::from_secs(3),
+        "returned after {elapsed:?}"
+    );
+    assert_eq!(result["timed_out"], true, "{result}");
+    let gone = wait_until(Duration::from_secs(6).saturating_sub(elapsed), || {
+        count_marked(&m).is_empty()
+    })
+    .await;
+    assert!(gone, "survivors: {:?}", count_marked(&m));
+    assert!(
+        wait_until(Duration::from_secs(2), || zombie_children(server.pid)
+            .is_empty())
+        .await,
+        "zombies: {:?}",
+        zombie_children(server.pid)
+    );
+    server.stop().await;
+}
+
+/// execute_command's process has fds 0-2 only and none of the server's variables
+/// outside the allowlist.
+#[tokio::test]
+async fn execute_command_inherits_nothing() {
+    let canary = format!("canary-{}", std::process::id());
+    let token = format!("token-{}", std::process::id());
+    let server = Server::start_with(
+        &["--kill-grace", "0.5"],
+        &[("RTEST_CANARY", &canary), ("MCP_AUTH_TOKEN", &token)],
+    )
+    .await;
+    let env = server
+        .ok("execute_command", json!({"command": "env"}))
+        .await;
+    let env = env["output"].as_str().unwrap_or_default();
+    assert!(env.lines().any(|line| line.starts_with("PATH=")), "{env}");
+    assert!(!env.contains("RTEST_CANARY"), "{env}");
+    assert!(!env.contains(&canary), "{env}");
+    assert!(!env.contains(&token), "{env}");
+    assert!(!env.lines().any(|line| line.starts_with("MCP_")), "{env}");
+
+    // `ls -l` prints `... FD -> TARGET` for each descriptor.
+    let listing = server
+        .ok("execute_command", json!({"command": "ls -l /proc/self/fd"}))
+        .await;
+    let listing = listing["output"].as_str().unwrap_or_default();
+    let descriptors: Vec<(&str, &str)> = listing
+        .lines()
+        .filter_map(|line| line.split_once(" -> "))
+        .filter_map(|(left, target)| Some((left.split_whitespace().last()?, target)))
+        .collect();
+    let numbers: Vec<&str> = descriptors.iter().map(|(fd, _)| *fd).collect();
+    assert!(numbers.starts_with(&["0", "1", "2"]), "{listing}");
+    assert_eq!(descriptors[0].1, "/dev/null", "{listing}");
+    assert!(descriptors[1].1.starts_with("pipe:"), "{listing}");
+    assert_eq!(descriptors[1].1, descriptors[2].1, "{listing}");
+    // The only other descriptor is the directory ls itself opened.
+    let extra: Vec<&(&str, &str)> = descriptors[3..].iter().collect();
+    assert!(extra.len() <= 1, "{listing}");
+    for (fd, target) in extra {
+        assert!(
+            target.starts_with("/proc/") && target.ends_with("/fd"),
+            "unexpected descriptor {fd} -> {target}"
+        );
+    }
+    server.stop().await;
+}
+
+/// As another user, execute_command's process cannot read the server's environment or
+/// memory, because the server is not dumpable.
+#[tokio::test]
+async fn execute_command_cannot_read_server() {
+    // SAFETY: geteuid has no side effects.
+    if unsafe { libc::geteuid() } != 0 || !have("setpriv") {
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipping: needs root and setpriv to start the server as another user");
+        }
+        return;
+    }
+    let canary = format!("canary-{}", std::process::id());
+    let mut command = tokio::process::Command::new("setpriv");
+    command
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BINARY])
+        .args(["--kill-grace", "0.5"])
+        .current_dir("/")
+        .env("RTEST_CANARY", &canary);
+    let server = Server::start_command(command).await;
+    let probe = format!(
+        "id -u; cat /proc/{pid}/environ; echo rc=$?; head -c1 /proc/{pid}/mem; echo rc=$?",
+        pid = server.pid
+    );
+    let result = server
+        .ok("execute_command", json!({"command": probe, "cwd": "/"}))
+        .await;
+    let output = result["output"].as_str().unwrap_or_default();
+    let lines: Vec<&str> = output.lines().collect();
+    assert_eq!(lines.first(), Some(&"65534"), "{output}");
+    assert_eq!(
+        lines.iter().filter(|line| **line == "rc=1").count(),
+        2,
+        "{output}"
+    );
+    assert_eq!(output.matches("Permission denied").count(), 2, "{output}");
+    assert!(!output.contains(&canary), "{output}");
     server.stop().await;
 }
 

@@ -34,18 +34,29 @@ impl Server {
     /// Starts the server with extra flags, variables set, and variables removed from the
     /// test's own environment.
     pub async fn start_full(args: &[&str], env: &[(&str, &str)], remove: &[&str]) -> Server {
-        let dir = TempDir::new("server");
-        let stderr_path = dir.path.join("stderr.log");
-        let stderr = std::fs::File::create(&stderr_path).expect("stderr log file");
         let mut command = tokio::process::Command::new(BINARY);
-        command
-            .args(args)
-            .env("RUST_LOG", "mcp_terminal_server=debug,info");
+        command.args(args);
         for (name, value) in env {
             command.env(name, value);
         }
         for name in remove {
             command.env_remove(name);
+        }
+        Self::start_command(command).await
+    }
+
+    /// Starts `command`, which must run the server binary in the same process (as
+    /// `setpriv ... BINARY` does), and connects over its stdin and stdout.
+    pub async fn start_command(mut command: tokio::process::Command) -> Server {
+        let dir = TempDir::new("server");
+        let stderr_path = dir.path.join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr log file");
+        let log_level_set = command
+            .as_std()
+            .get_envs()
+            .any(|(name, _)| name == "RUST_LOG");
+        if !log_level_set {
+            command.env("RUST_LOG", "mcp_terminal_server=debug,info");
         }
         let (transport, _) = TokioChildProcess::builder(command)
             .stderr(Stdio::from(stderr))

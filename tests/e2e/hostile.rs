@@ -306,6 +306,129 @@ async fn output_is_sanitised_in_every_view() {
     server.stop().await;
 }
 
+/// Checks every string of a tool result, structured and text, with [`assert_clean`],
+/// and returns the structured content.
+fn clean_result(what: &str, result: &rmcp::model::CallToolResult) -> Value {
+    assert_ne!(
+        result.is_error,
+        Some(true),
+        "{what} failed: {:?}",
+        result.content
+    );
+    for block in &result.content {
+        if let Some(content) = block.as_text() {
+            assert_clean(&format!("{what} text content"), &json!(content.text));
+            assert!(
+                !content.text.contains("ZXZpbA=="),
+                "{what}: clipboard payload in {:?}",
+                content.text
+            );
+            assert!(
+                !content.text.contains("PWNED"),
+                "{what}: title in {:?}",
+                content.text
+            );
+        }
+    }
+    let structured = result
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("{what} returned no structured content"));
+    assert_clean(what, &structured);
+    let serialized = structured.to_string();
+    assert!(
+        !serialized.contains("ZXZpbA=="),
+        "{what}: clipboard payload in {serialized}"
+    );
+    assert!(
+        !serialized.contains("PWNED"),
+        "{what}: title in {serialized}"
+    );
+    structured
+}
+
+/// Asserts that `RED`, `D`, two U+FFFD and `E` appear in that order in `text`.
+fn assert_visible_order(what: &str, text: &str) {
+    let red = text
+        .rfind("RED")
+        .unwrap_or_else(|| panic!("{what}: no RED in {text:?}"));
+    let after = &text[red..];
+    let d = after
+        .find('D')
+        .unwrap_or_else(|| panic!("{what}: no D after RED in {text:?}"));
+    assert!(
+        after[d..].contains("\u{fffd}\u{fffd}E"),
+        "{what}: invalid bytes are not U+FFFD before E in {text:?}"
+    );
+    if let Some(before_clear) = text.find("ABC") {
+        assert!(before_clear < red, "{what}: ABC after RED in {text:?}");
+    }
+}
+
+/// The hostile output of `output_is_sanitised_in_every_view` comes out clean from
+/// session_exec and execute_command too, in every field of the result. A fake
+/// end-of-command mark without the session's nonce does not change the exit code.
+#[tokio::test]
+async fn command_output_is_sanitised() {
+    let server = Server::start().await;
+    let home = TempDir::new("home");
+    // The configured shell, opened without argv, so it has the shell integration
+    // session_exec needs.
+    let opened = server
+        .ok(
+            "session_open",
+            json!({"env": {"HOME": home.path.display().to_string(), "LANG": "C.UTF-8"}}),
+        )
+        .await;
+    let id = opened["session_id"]
+        .as_str()
+        .expect("session_id")
+        .to_owned();
+    // The quotes split the clipboard payload and the title, so a result that echoed
+    // the command line would not contain them.
+    let command =
+        r"printf 'A\e]52;c;ZXZp''bA==\aB\e]0;PW''NED\aC\e[2J\e[31mRED\e[0m\xc2\x9b31mD\xff\xfeE\n'";
+
+    let exec = server
+        .call(
+            "session_exec",
+            json!({"session_id": id, "command": command}),
+        )
+        .await;
+    let exec = clean_result("session_exec", &exec);
+    assert_eq!(exec["exit_code"], 0, "{exec}");
+    assert_visible_order("session_exec", exec["output"].as_str().unwrap_or_default());
+
+    let executed = server
+        .call("execute_command", json!({"command": command}))
+        .await;
+    let executed = clean_result("execute_command", &executed);
+    assert_eq!(executed["exit_code"], 0, "{executed}");
+    let output = executed["output"].as_str().unwrap_or_default();
+    assert_visible_order("execute_command", output);
+    // Without a terminal nothing is erased, and an 8-bit CSI is removed with its
+    // parameters, as a 7-bit one is.
+    assert_eq!(output, "ABCREDD\u{fffd}\u{fffd}E\n");
+
+    // Eight-bit OSC strings, carriage-return redraws and CRLF line ends.
+    let redraws = r"printf 'one\r\ntwo 50%%\rtwo 100%%\n\xc2\x9d52;c;ZXZp''bA==\x07gone\r'";
+    let executed = server
+        .call("execute_command", json!({"command": redraws}))
+        .await;
+    let executed = clean_result("execute_command redraws", &executed);
+    assert_eq!(executed["output"], "one\ntwo 100%\ngone", "{executed}");
+
+    let faked = server
+        .call(
+            "session_exec",
+            json!({"session_id": id, "command": r"printf '\e]133;D;0\a'; false"}),
+        )
+        .await;
+    let faked = clean_result("session_exec with a fake mark", &faked);
+    assert_eq!(faked["exit_code"], 1, "{faked}");
+    server.stop().await;
+}
+
 /// 3 MiB of input is rejected naming the 1 MiB limit and types nothing. Writes of a
 /// million characters to four programs that never read return once their timeout
 /// passes, with how much reached the terminal, while other sessions return reads.
