@@ -531,11 +531,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn parse_authority(value: &str) -> Option<(String, Option<u16>)> {
     let (host, port) = if let Some(rest) = value.strip_prefix('[') {
         let (inside, after) = rest.split_once(']')?;
-        if inside.is_empty()
-            || !inside
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        {
+        // Only a valid IPv6 address may sit inside brackets, so `[::1.]` is malformed.
+        if inside.parse::<std::net::Ipv6Addr>().is_err() {
             return None;
         }
         let port = match after {
@@ -549,7 +546,10 @@ fn parse_authority(value: &str) -> Option<(String, Option<u16>)> {
             None => (value, None),
         }
     };
-    let host = host.strip_suffix('.').unwrap_or(host);
+    let host = match value.starts_with('[') {
+        true => host,
+        false => host.strip_suffix('.').unwrap_or(host),
+    };
     let name_ok = !host.is_empty()
         && (value.starts_with('[')
             || host
@@ -676,6 +676,9 @@ mod tests {
             "[::1",
             "127.0.0.1:80x",
             "a b",
+            "[::1.]:8080",
+            "[::1%25lo]:8080",
+            "[.]:8080",
         ] {
             assert_eq!(
                 policy.check(Some(host), None, None),
