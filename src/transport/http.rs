@@ -558,6 +558,15 @@ fn parse_authority(value: &str) -> Option<(String, Option<u16>)> {
     if !name_ok {
         return None;
     }
+    // A name whose last label is a number is an IPv4 address to URL parsers (WHATWG URL
+    // standard), so `i.5` or `127.1` is malformed unless it is a dotted-quad address.
+    let last_label = host.rsplit('.').next().unwrap_or_default();
+    let numeric = !last_label.is_empty()
+        && (last_label.bytes().all(|byte| byte.is_ascii_digit())
+            || last_label.to_ascii_lowercase().starts_with("0x"));
+    if !value.starts_with('[') && numeric && host.parse::<std::net::Ipv4Addr>().is_err() {
+        return None;
+    }
     let port = match port {
         None => None,
         Some(digits) if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) => {
@@ -677,6 +686,9 @@ mod tests {
             "127.0.0.1:80x",
             "a b",
             "[::1.]:8080",
+            "i.5:8080",
+            "127.1:8080",
+            "0x7f.1:8080",
             "[::1%25lo]:8080",
             "[.]:8080",
         ] {
