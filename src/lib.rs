@@ -17,6 +17,8 @@
 //!   ([`session::process_tree`]) and the idle [`session::reaper`].
 //! - [`telemetry`]: logging to standard error, as text or JSON lines.
 //! - [`readiness`]: readiness and stop notices for systemd and s6.
+//! - `fuzzing` (feature `fuzzing` only): the fuzz targets' property checks, which
+//!   `cargo test` also replays on the committed fuzz inputs.
 //!
 //! # One tool call, end to end
 //!
@@ -34,6 +36,9 @@
 pub mod app;
 pub mod audit;
 pub mod config;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod mcp;
 pub mod readiness;
 pub mod session;

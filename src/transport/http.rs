@@ -531,11 +531,8 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn parse_authority(value: &str) -> Option<(String, Option<u16>)> {
     let (host, port) = if let Some(rest) = value.strip_prefix('[') {
         let (inside, after) = rest.split_once(']')?;
-        if inside.is_empty()
-            || !inside
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        {
+        // Only a valid IPv6 address may sit inside brackets, so `[::1.]` is malformed.
+        if inside.parse::<std::net::Ipv6Addr>().is_err() {
             return None;
         }
         let port = match after {
@@ -549,13 +546,25 @@ fn parse_authority(value: &str) -> Option<(String, Option<u16>)> {
             None => (value, None),
         }
     };
-    let host = host.strip_suffix('.').unwrap_or(host);
+    let host = match value.starts_with('[') {
+        true => host,
+        false => host.strip_suffix('.').unwrap_or(host),
+    };
     let name_ok = !host.is_empty()
         && (value.starts_with('[')
             || host
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_'));
     if !name_ok {
+        return None;
+    }
+    // A name whose last label is a number is an IPv4 address to URL parsers (WHATWG URL
+    // standard), so `i.5` or `127.1` is malformed unless it is a dotted-quad address.
+    let last_label = host.rsplit('.').next().unwrap_or_default();
+    let numeric = !last_label.is_empty()
+        && (last_label.bytes().all(|byte| byte.is_ascii_digit())
+            || last_label.to_ascii_lowercase().starts_with("0x"));
+    if !value.starts_with('[') && numeric && host.parse::<std::net::Ipv4Addr>().is_err() {
         return None;
     }
     let port = match port {
@@ -676,6 +685,12 @@ mod tests {
             "[::1",
             "127.0.0.1:80x",
             "a b",
+            "[::1.]:8080",
+            "i.5:8080",
+            "127.1:8080",
+            "0x7f.1:8080",
+            "[::1%25lo]:8080",
+            "[.]:8080",
         ] {
             assert_eq!(
                 policy.check(Some(host), None, None),
