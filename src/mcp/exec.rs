@@ -464,6 +464,7 @@ impl TerminalServer {
             timeout,
             capture_stderr: params.capture_stderr.unwrap_or(true),
             output_limit: COMMAND_OUTPUT_BYTES,
+            cgroups: spawn.cgroups.clone(),
         })
     }
 }
