@@ -38,7 +38,7 @@ pub const INSTANCE_PREFIX: &str = "mcp-terminal-";
 const EMPTY_WAIT: Duration = Duration::from_secs(2);
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Why per-session cgroups are not used.
+/// The reason per-session cgroups are not used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Unavailable {
     #[error("no cgroup2 file system is mounted")]
@@ -56,7 +56,7 @@ pub enum Unavailable {
 /// A cgroup2 mount as listed in `/proc/self/mountinfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cgroup2Mount {
-    /// Where the file system is mounted, such as `/sys/fs/cgroup`.
+    /// The mount point, such as `/sys/fs/cgroup`.
     pub mount_point: PathBuf,
     /// The cgroup shown at the mount point, `/` unless a subtree was bind-mounted.
     pub root: String,
@@ -146,8 +146,14 @@ fn directory_of(mounts: &[Cgroup2Mount], path: &str) -> Option<PathBuf> {
         if !is_within(path, &mount.root) && mount.root != "/" {
             return None;
         }
-        let relative = path.strip_prefix(mount.root.as_str())?;
-        Some(mount.mount_point.join(relative.trim_start_matches('/')))
+        let relative = path
+            .strip_prefix(mount.root.as_str())?
+            .trim_start_matches('/');
+        if relative.is_empty() {
+            // join("") would append a trailing slash.
+            return Some(mount.mount_point.clone());
+        }
+        Some(mount.mount_point.join(relative))
     })
 }
 
@@ -294,7 +300,7 @@ impl ContainedCgroup {
 
     /// SIGKILLs every process in this cgroup and below through `cgroup.kill`, waits at
     /// most two seconds until none is left, and removes the cgroup and the ones below
-    /// it. Returns how many processes were still there to kill.
+    /// it. Returns how many processes it killed and how many survived.
     pub async fn kill_and_remove(&self) -> KillOutcome {
         let found = self.pids().len();
         if found > 0
@@ -327,7 +333,7 @@ impl ContainedCgroup {
     /// Waits until the process `pid`, started through the server's binary with
     /// `--cgroup`, is in this cgroup. The wrapper joins before it execs the program, so
     /// once the process runs something else and is still outside, joining failed.
-    /// Blocks for a few milliseconds at most in practice; gives up after two seconds.
+    /// Blocks until then, usually a few milliseconds, and gives up after two seconds.
     pub fn confirm_joined(&self, pid: i32) -> Result<(), String> {
         let own_cmdline = std::fs::read("/proc/self/cmdline").unwrap_or_default();
         let deadline = std::time::Instant::now() + EMPTY_WAIT;
@@ -532,8 +538,8 @@ mod tests {
             Some(PathBuf::from("/sys/fs/cgroup/system.slice/a.service"))
         );
         assert_eq!(
-            directory_of(&mounts, "/"),
-            Some(PathBuf::from("/sys/fs/cgroup"))
+            directory_of(&mounts, "/").map(|dir| dir.display().to_string()),
+            Some("/sys/fs/cgroup".to_owned())
         );
         let bound = vec![Cgroup2Mount {
             mount_point: PathBuf::from("/c"),
