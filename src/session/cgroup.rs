@@ -36,6 +36,9 @@ use std::time::Duration;
 pub const INSTANCE_PREFIX: &str = "mcp-terminal-";
 /// How long [`ContainedCgroup::kill_and_remove`] waits for `populated 0`.
 const EMPTY_WAIT: Duration = Duration::from_secs(2);
+/// How long [`ContainedCgroup::confirm_joined`] waits for the wrapper to join; generous,
+/// because a loaded machine may delay the wrapper's start.
+const JOIN_WAIT: Duration = Duration::from_secs(5);
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// The reason per-session cgroups are not used.
@@ -333,10 +336,10 @@ impl ContainedCgroup {
     /// Waits until the process `pid`, started through the server's binary with
     /// `--cgroup`, is in this cgroup. The wrapper joins before it execs the program, so
     /// once the process runs something else and is still outside, joining failed.
-    /// Blocks until then, usually a few milliseconds, and gives up after two seconds.
+    /// Blocks until then, usually a few milliseconds, and gives up after five seconds.
     pub fn confirm_joined(&self, pid: i32) -> Result<(), String> {
         let own_cmdline = std::fs::read("/proc/self/cmdline").unwrap_or_default();
-        let deadline = std::time::Instant::now() + EMPTY_WAIT;
+        let deadline = std::time::Instant::now() + JOIN_WAIT;
         loop {
             let Some(current) = cgroup_of(pid) else {
                 // Gone already: nothing is left to contain.
@@ -348,8 +351,9 @@ impl ContainedCgroup {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             let second_arg = cmdline.split(|byte| *byte == 0).nth(1).unwrap_or_default();
             // Before its exec the child runs the server's own command line, then the
-            // wrapper's.
-            let wrapper_pending = cmdline == own_cmdline
+            // wrapper's. The command line reads empty while an exec is in progress.
+            let wrapper_pending = cmdline.is_empty()
+                || cmdline == own_cmdline
                 || second_arg == super::limits::EXEC_WITH_LIMITS_ARG.as_bytes();
             if !wrapper_pending {
                 return match cgroup_of(pid) {
@@ -362,7 +366,7 @@ impl ContainedCgroup {
             }
             if std::time::Instant::now() >= deadline {
                 return Err(format!(
-                    "the program had not joined cgroup {:?} after {EMPTY_WAIT:?}",
+                    "the program had not joined cgroup {:?} after {JOIN_WAIT:?}",
                     self.path
                 ));
             }

@@ -169,7 +169,12 @@ async fn setsid_escapees_end() {
         .as_ref()
         .map(|parent| parent.join(format!("session-{id}")));
     if let Some(dir) = &session_cgroup {
-        assert!(dir.is_dir(), "no session cgroup at {}", dir.display());
+        assert!(
+            dir.is_dir(),
+            "no session cgroup at {}: {}",
+            dir.display(),
+            server.stderr()
+        );
         let leader = server.ok("session_list", json!({})).await["sessions"][0]["pid"]
             .as_u64()
             .expect("session pid") as u32;
