@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::audit::{AuditLog, AuditOpenError, Principal};
 use crate::config::Settings;
 use crate::mcp::{TerminalServer, ToolSettings};
+use crate::session::cgroup::{Hierarchy, InstanceCgroups, Unavailable};
 use crate::session::process_tree::{Membership, kill_tree};
 use crate::session::screen::ScreenLimits;
 use crate::session::table::{SessionTable, TableConfig};
@@ -37,6 +38,11 @@ fn shutdown_bound(kill_grace: Duration) -> Duration {
 
 /// Runs the server until its client leaves or a signal arrives.
 pub async fn run(settings: Settings) -> ExitCode {
+    let cgroup_setup = set_up_cgroups();
+    let cgroups = cgroup_setup
+        .as_ref()
+        .ok()
+        .map(|(_, cgroups)| cgroups.clone());
     let table = SessionTable::new(TableConfig {
         spawn: SpawnConfig {
             shell: settings.shell.clone(),
@@ -46,6 +52,7 @@ pub async fn run(settings: Settings) -> ExitCode {
                 transcript_bytes: settings.transcript_bytes,
             },
             rlimits: settings.session_rlimits.clone(),
+            cgroups: cgroups.clone(),
         },
         max_sessions: settings.max_sessions,
         kill_grace: settings.kill_grace,
@@ -60,7 +67,7 @@ pub async fn run(settings: Settings) -> ExitCode {
         "server starting"
     );
 
-    let orphans_task = start_containment(&settings, shutdown.clone()).await;
+    let orphans_task = start_containment(&settings, &cgroup_setup, shutdown.clone()).await;
     let reaper_task = settings
         .idle_timeout
         .map(|idle| tokio::spawn(reaper::run(table.clone(), idle, shutdown.clone())));
@@ -127,6 +134,12 @@ pub async fn run(settings: Settings) -> ExitCode {
             "closing sessions took too long; exiting anyway"
         );
     }
+    if let Some(cgroups) = &cgroups {
+        let outcome = cgroups.remove().await;
+        if !outcome.removed {
+            tracing::warn!(cgroup = %cgroups.parent().dir.display(), survivors = outcome.survivors, "could not remove the server's cgroups");
+        }
+    }
     // Reap what the ladder just ended before the last log line.
     containment::reap_exited_orphans();
     orphans_task.abort();
@@ -140,27 +153,49 @@ pub async fn run(settings: Settings) -> ExitCode {
     }
 }
 
+/// The server's cgroup and this instance's parent cgroup, or why cgroups are not used.
+type CgroupSetup = Result<(Hierarchy, Arc<InstanceCgroups>), Unavailable>;
+
+/// Detects whether the server may create cgroups below its own and, if so, creates this
+/// instance's parent cgroup.
+fn set_up_cgroups() -> CgroupSetup {
+    let hierarchy = Hierarchy::detect()?;
+    let cgroups = hierarchy.create_instance(containment::instance_tag())?;
+    Ok((hierarchy, Arc::new(cgroups)))
+}
+
 /// Makes the server the subreaper of its sessions, starts reaping orphans, ends what
 /// an earlier instance killed with SIGKILL left behind, and logs which containment
 /// mechanisms are active.
 async fn start_containment(
     settings: &Settings,
+    cgroup_setup: &CgroupSetup,
     shutdown: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     let subreaper = containment::become_subreaper();
     let orphans = tokio::spawn(containment::reap_orphans(shutdown));
-    let leftovers = containment::sweep_leftovers(settings.kill_grace).await;
+    let hierarchy = cgroup_setup
+        .as_ref()
+        .ok()
+        .map(|(hierarchy, _)| hierarchy.clone());
+    let leftovers = containment::sweep_leftovers(settings.kill_grace, hierarchy).await;
     // SAFETY: prctl with PR_GET_DUMPABLE takes no pointers.
     let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } != 0;
+    let (cgroup, cgroups_unavailable) = match cgroup_setup {
+        Ok((_, cgroups)) => (Some(cgroups.parent().dir.display().to_string()), None),
+        Err(reason) => (None, Some(reason.to_string())),
+    };
     tracing::info!(
         subreaper,
         dumpable,
         tag = pty::SESSION_TAG_VAR,
         instance = containment::instance_tag(),
         leftovers_ended = leftovers,
-        cgroups = false,
+        cgroups = cgroup.is_some(),
+        cgroup,
+        cgroups_unavailable,
         session_rlimits = settings.session_rlimits.limits().len(),
-        "containment: processes are found by session id and environment tag, and signalled through pidfds"
+        "containment: processes are found by session id, environment tag and per-session cgroup (when cgroups=true), and signalled through pidfds"
     );
     if !subreaper {
         tracing::warn!("could not become a child subreaper; orphaned session processes go to init");

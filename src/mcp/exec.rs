@@ -469,6 +469,7 @@ impl TerminalServer {
             capture_stderr: params.capture_stderr.unwrap_or(true),
             output_limit: COMMAND_OUTPUT_BYTES,
             rlimits: spawn.rlimits.clone(),
+            cgroups: spawn.cgroups.clone(),
         })
     }
 }

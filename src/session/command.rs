@@ -3,21 +3,25 @@
 //!
 //! The command gets the same clean environment as a session (with its own tag), no
 //! standard input, only fds 0–2 (descriptors the server inherited included), and the
-//! session resource limits and `oom_score_adj`,
-//! set between fork and exec. When it exits, or when the timeout passes, every
-//! process left in its group, and every process carrying its tag, is killed, so
-//! background jobs it started do not outlive it.
+//! session resource limits and `oom_score_adj`, set between fork and exec. When it
+//! exits, or when the timeout passes, every process left in its group, every process
+//! carrying its tag and, where per-session cgroups are active, every process in its
+//! cgroup is killed, so background jobs it started do not outlive it.
 
 use std::collections::BTreeMap;
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::AsyncReadExt as _;
 use tokio_util::sync::CancellationToken;
 
 use super::ExitInfo;
+use super::cgroup::{
+    ContainedCgroup, InstanceCgroups, cgroup_of, is_within, join_calling_process, log_fallback,
+};
 use super::containment::{INSTANCE_VAR, RegisteredChild, instance_tag, spawn_registered};
 use super::limits::{SessionRlimits, child_oom_score_adj, write_own_oom_score_adj};
 use super::process_tree::{Membership, read_process};
@@ -44,6 +48,8 @@ pub struct CommandRequest {
     pub output_limit: usize,
     /// Resource limits set in the command's process (`--session-rlimit`).
     pub rlimits: SessionRlimits,
+    /// The instance's parent cgroup, under which the command gets `command-<tag>`.
+    pub cgroups: Option<Arc<InstanceCgroups>>,
 }
 
 /// The outcome of a command.
@@ -187,10 +193,36 @@ fn skip_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
-/// Runs the command, killing its process group at the timeout or on cancellation.
+/// Runs the command, killing its process group at the timeout or on cancellation, in a
+/// cgroup of its own when cgroups are active.
 pub async fn run_command(
     request: CommandRequest,
     cancel: &CancellationToken,
+) -> Result<CommandOutcome, CommandError> {
+    let cgroup = request.cgroups.as_ref().and_then(|cgroups| {
+        cgroups
+            .create_child("command", &request.tag)
+            .map_err(|error| log_fallback("command", &request.tag, &error))
+            .ok()
+    });
+    let outcome = run_in_cgroup(request, cancel, cgroup.as_ref()).await;
+    if let Some(cgroup) = &cgroup {
+        let killed = cgroup.kill_and_remove().await;
+        if killed.survivors > 0 {
+            tracing::warn!(
+                survivors = killed.survivors,
+                "processes in a command's cgroup survived cgroup.kill"
+            );
+        }
+    }
+    outcome
+}
+
+/// Does the work of [`run_command`], with the command joining `cgroup` if given.
+async fn run_in_cgroup(
+    request: CommandRequest,
+    cancel: &CancellationToken,
+    cgroup: Option<&ContainedCgroup>,
 ) -> Result<CommandOutcome, CommandError> {
     let started = Instant::now();
     let (read_end, write_end) = pipe()?;
@@ -216,12 +248,19 @@ pub async fn run_command(
     // allocate.
     let rlimits = request.rlimits.clone();
     let oom_score_adj = child_oom_score_adj().to_string().into_bytes();
+    let cgroup_procs = cgroup.and_then(|cgroup| {
+        std::ffi::CString::new(cgroup.procs_file().into_os_string().into_encoded_bytes()).ok()
+    });
     // SAFETY: the closure runs between fork and exec and makes only async-signal-safe
     // calls (close_range, fcntl, getrlimit, setrlimit, open, write, close) on data
-    // prepared before the fork.
+    // prepared before the fork. A failed cgroup join is left for the check after the
+    // spawn, so the command still runs.
     unsafe {
         command.pre_exec(move || {
             close_inherited_on_exec();
+            if let Some(procs) = &cgroup_procs {
+                let _ = join_calling_process(procs);
+            }
             rlimits.apply()?;
             write_own_oom_score_adj(&oom_score_adj);
             Ok(())
@@ -250,12 +289,28 @@ pub async fn run_command(
     // reader sees end of file once the command's processes are gone.
     drop(command);
     let pid = child.id().unwrap_or(0);
+    // spawn() returned after the exec, so pre_exec has written to cgroup.procs by now.
+    let joined = cgroup.filter(|cgroup| {
+        let current = cgroup_of(pid as i32);
+        let inside = current
+            .as_deref()
+            .is_none_or(|current| is_within(current, &cgroup.path));
+        if !inside {
+            let error = format!(
+                "the command runs in cgroup {current:?}: writing to {} failed",
+                cgroup.procs_file().display()
+            );
+            log_fallback("command", &request.tag, &error);
+        }
+        inside
+    });
     let members = Membership::new(
         pid,
         read_process(pid as i32).map(|info| info.start_time),
         SESSION_TAG_VAR,
         &request.tag,
-    );
+    )
+    .with_cgroup(joined.map(|cgroup| cgroup.path.clone()));
 
     let mut output = BoundedOutput::new(request.output_limit);
     let mut reader = tokio::net::unix::pipe::Receiver::from_owned_fd(read_end)?;

@@ -9,11 +9,12 @@
 //! - [`instance_tag`]: every child carries `MTS_SERVER_INSTANCE`, which names the
 //!   server instance that started it. A server killed with SIGKILL cannot end its
 //!   sessions itself, so [`sweep_leftovers`] runs at start and ends the tagged
-//!   processes of instances that are no longer running. A live instance's processes
-//!   are never touched.
+//!   processes of instances that are no longer running, and the per-instance cgroups
+//!   they left ([`super::cgroup`]). A live instance's processes and cgroups are never
+//!   touched.
 //!
-//! cgroups are not used: per-session cgroups would also catch a process that clears
-//! its environment and leaves its session, but they need a delegated cgroup v2 subtree.
+//! Per-session cgroups, where the server may create them, also catch a process that
+//! clears its environment and leaves its session; see [`super::cgroup`].
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::cgroup::{ContainedCgroup, Hierarchy};
 use super::process_tree::{Membership, kill_tree, read_process};
 
 /// Environment variable naming the server instance that started a process.
@@ -224,20 +226,63 @@ pub fn find_leftovers() -> Vec<(String, Vec<i32>)> {
     by_instance
 }
 
+/// Lists the per-instance cgroups of instances that are no longer running, with their
+/// tags: only those of the server's own user and pid namespace, in the server's cgroup.
+pub fn find_leftover_cgroups(hierarchy: &Hierarchy) -> Vec<(String, ContainedCgroup)> {
+    let own = instance_tag();
+    hierarchy
+        .instance_cgroups()
+        .into_iter()
+        .filter(|(tag, _)| tag != own && same_pid_namespace(tag) && !instance_alive(tag))
+        .collect()
+}
+
 /// Ends what earlier instances of the server left running when they were killed
-/// outright, with the usual HUP, TERM, KILL ladder. Returns how many processes it found.
-pub async fn sweep_leftovers(grace: Duration) -> usize {
-    let leftovers = tokio::task::spawn_blocking(find_leftovers)
-        .await
-        .unwrap_or_default();
+/// outright, with the usual HUP, TERM, KILL ladder, then `cgroup.kill` for what is
+/// left in their cgroups, which it removes. `hierarchy` is the server's cgroup when
+/// per-session cgroups are active. Returns how many processes it found.
+pub async fn sweep_leftovers(grace: Duration, hierarchy: Option<Hierarchy>) -> usize {
+    let (processes, cgroups) = tokio::task::spawn_blocking(move || {
+        let cgroups = hierarchy
+            .as_ref()
+            .map(find_leftover_cgroups)
+            .unwrap_or_default();
+        (find_leftovers(), cgroups)
+    })
+    .await
+    .unwrap_or_default();
+    let mut instances: Vec<(String, Vec<i32>, Option<ContainedCgroup>)> = processes
+        .into_iter()
+        .map(|(tag, pids)| (tag, pids, None))
+        .collect();
+    for (tag, cgroup) in cgroups {
+        let pids = cgroup.pids();
+        match instances.iter_mut().find(|(known, _, _)| *known == tag) {
+            Some((_, known_pids, slot)) => {
+                for pid in pids {
+                    if !known_pids.contains(&pid) {
+                        known_pids.push(pid);
+                    }
+                }
+                *slot = Some(cgroup);
+            }
+            None => instances.push((tag, pids, Some(cgroup))),
+        }
+    }
+
     let mut found = 0;
-    for (tag, pids) in leftovers {
+    for (tag, pids, cgroup) in instances {
         found += pids.len();
-        tracing::info!(instance = %tag, processes = pids.len(), "ending processes left by a server that is no longer running");
-        let members = Membership::tag_only(INSTANCE_VAR, &tag);
+        tracing::info!(instance = %tag, processes = pids.len(), cgroup = cgroup.as_ref().map(|cgroup| cgroup.dir.display().to_string()), "ending processes left by a server that is no longer running");
+        let members = Membership::tag_only(INSTANCE_VAR, &tag)
+            .with_cgroup(cgroup.as_ref().map(|cgroup| cgroup.path.clone()));
         let report = kill_tree(&members, grace).await;
-        if report.survivors > 0 {
-            tracing::warn!(instance = %tag, survivors = report.survivors, "processes of an earlier server survived SIGKILL");
+        let cgroup_survivors = match &cgroup {
+            Some(cgroup) => cgroup.kill_and_remove().await.survivors,
+            None => 0,
+        };
+        if report.survivors > 0 || cgroup_survivors > 0 {
+            tracing::warn!(instance = %tag, survivors = report.survivors.max(cgroup_survivors), "processes of an earlier server survived SIGKILL");
         }
     }
     found

@@ -12,6 +12,10 @@
 //! Every child also gets an `oom_score_adj` of at least [`CHILD_OOM_SCORE_ADJ`] and at
 //! least the server's own ([`child_oom_score_adj`]), so the kernel's OOM killer picks a
 //! child before the server.
+//!
+//! The same wrapper moves the program into its per-session cgroup before it runs
+//! (`--cgroup DIR`, see [`super::cgroup`]), so it is used whenever cgroups are active,
+//! with an empty SPEC when there are no limits.
 
 use std::ffi::{CString, OsString};
 use std::os::unix::ffi::OsStrExt as _;
@@ -167,32 +171,42 @@ pub fn write_own_oom_score_adj(value: &[u8]) {
     }
 }
 
-/// Returns the program and arguments that start `program args` with the limits set,
-/// through the server's own binary; unchanged when there are no limits.
+/// The wrapper's option naming the cgroup directory the program joins.
+pub const CGROUP_ARG: &str = "--cgroup";
+
+/// Returns the program and arguments that start `program args` with the limits set and
+/// in `cgroup` (a cgroup directory), through the server's own binary; unchanged when
+/// there are no limits and no cgroup.
 pub fn wrap_program(
     server_binary: &std::path::Path,
     limits: &SessionRlimits,
+    cgroup: Option<&std::path::Path>,
     program: String,
     args: Vec<String>,
 ) -> (String, Vec<String>) {
-    if limits.is_empty() {
+    if limits.is_empty() && cgroup.is_none() {
         return (program, args);
     }
-    let mut wrapped = vec![
-        EXEC_WITH_LIMITS_ARG.to_owned(),
-        limits.spec(),
-        "--".to_owned(),
-        program,
-    ];
+    let mut wrapped = vec![EXEC_WITH_LIMITS_ARG.to_owned(), limits.spec()];
+    if let Some(cgroup) = cgroup {
+        wrapped.push(CGROUP_ARG.to_owned());
+        wrapped.push(cgroup.display().to_string());
+    }
+    wrapped.push("--".to_owned());
+    wrapped.push(program);
     wrapped.extend(args);
     (server_binary.display().to_string(), wrapped)
 }
 
-/// Runs the `--exec-with-limits SPEC -- PROGRAM ARGS…` mode when the process was started
-/// that way: sets the limits, then replaces itself with `PROGRAM` (searched in `PATH`).
-/// Returns `None` for a normal start, and an exit status when the exec failed (127, as
-/// shells use for a command that cannot be run), after writing the reason to stderr,
-/// which is the session's terminal.
+/// Runs the `--exec-with-limits SPEC [--cgroup DIR] -- PROGRAM ARGS…` mode when the
+/// process was started that way: joins the cgroup, sets the limits, then replaces itself
+/// with `PROGRAM` (searched in `PATH`). Returns `None` for a normal start, and an exit
+/// status when the exec failed (127, as shells use for a command that cannot be run),
+/// after writing the reason to stderr, which is the session's terminal.
+///
+/// A cgroup that cannot be joined is not an error here: the program runs in the
+/// server's cgroup, and the server sees that and falls back (see
+/// [`super::cgroup`]), so nothing is written to the session's terminal.
 pub fn run_exec_with_limits(args: &[OsString]) -> Option<u8> {
     if args.get(1).map(|arg| arg.as_bytes()) != Some(EXEC_WITH_LIMITS_ARG.as_bytes()) {
         return None;
@@ -202,12 +216,29 @@ pub fn run_exec_with_limits(args: &[OsString]) -> Option<u8> {
         let _ = writeln!(std::io::stderr(), "mcp-terminal-server: {message}");
         Some(127)
     };
-    let (Some(spec), Some(separator)) = (args.get(2), args.get(3)) else {
-        return fail(format!("{EXEC_WITH_LIMITS_ARG} needs SPEC -- PROGRAM"));
+    let usage = || {
+        fail(format!(
+            "{EXEC_WITH_LIMITS_ARG} needs SPEC [{CGROUP_ARG} DIR] -- PROGRAM"
+        ))
     };
-    if separator != "--" || args.len() < 5 {
-        return fail(format!("{EXEC_WITH_LIMITS_ARG} needs SPEC -- PROGRAM"));
+    let Some(spec) = args.get(2) else {
+        return usage();
+    };
+    let mut next = 3;
+    if args.get(next).is_some_and(|arg| arg == CGROUP_ARG) {
+        let Some(dir) = args.get(next + 1) else {
+            return usage();
+        };
+        let procs = std::path::Path::new(dir).join("cgroup.procs");
+        if let Ok(procs) = CString::new(procs.as_os_str().as_bytes()) {
+            let _ = super::cgroup::join_calling_process(&procs);
+        }
+        next += 2;
     }
+    if args.get(next).is_none_or(|arg| arg != "--") || args.len() < next + 2 {
+        return usage();
+    }
+    let program = next + 1;
     let spec = spec.to_string_lossy();
     let limits = match SessionRlimits::parse(spec.split(',')) {
         Ok(limits) => limits,
@@ -216,7 +247,7 @@ pub fn run_exec_with_limits(args: &[OsString]) -> Option<u8> {
     if let Err(error) = limits.apply() {
         return fail(format!("could not set session rlimits {spec}: {error}"));
     }
-    let argv: Result<Vec<CString>, _> = args[4..]
+    let argv: Result<Vec<CString>, _> = args[program..]
         .iter()
         .map(|arg| CString::new(arg.as_bytes()))
         .collect();
@@ -229,7 +260,7 @@ pub fn run_exec_with_limits(args: &[OsString]) -> Option<u8> {
     // call; execvp returns only on failure.
     unsafe { libc::execvp(pointers[0], pointers.as_ptr()) };
     let error = std::io::Error::last_os_error();
-    fail(format!("could not run {:?}: {error}", args[4]))
+    fail(format!("could not run {:?}: {error}", args[program]))
 }
 
 #[cfg(test)]
@@ -276,6 +307,7 @@ mod tests {
         let (program, args) = wrap_program(
             std::path::Path::new("/srv/bin"),
             &none,
+            None,
             "bash".into(),
             vec!["-l".into()],
         );
@@ -284,11 +316,57 @@ mod tests {
         let (program, args) = wrap_program(
             std::path::Path::new("/srv/bin"),
             &some,
+            None,
             "bash".into(),
             vec![],
         );
         assert_eq!(program, "/srv/bin");
         assert_eq!(args, [EXEC_WITH_LIMITS_ARG, "cpu=5", "--", "bash"]);
+    }
+
+    #[test]
+    fn wrap_with_cgroup_always_wraps() {
+        let (program, args) = wrap_program(
+            std::path::Path::new("/srv/bin"),
+            &SessionRlimits::default(),
+            Some(std::path::Path::new("/cg/session-1")),
+            "bash".into(),
+            vec!["-l".into()],
+        );
+        assert_eq!(program, "/srv/bin");
+        assert_eq!(
+            args,
+            [
+                EXEC_WITH_LIMITS_ARG,
+                "",
+                CGROUP_ARG,
+                "/cg/session-1",
+                "--",
+                "bash",
+                "-l"
+            ]
+        );
+    }
+
+    #[test]
+    fn wrapper_rejects_missing_program() {
+        let args: Vec<OsString> = [
+            "bin",
+            EXEC_WITH_LIMITS_ARG,
+            "",
+            CGROUP_ARG,
+            "/nonexistent",
+            "--",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        assert_eq!(run_exec_with_limits(&args), Some(127));
+        let args: Vec<OsString> = ["bin", EXEC_WITH_LIMITS_ARG, "", CGROUP_ARG]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        assert_eq!(run_exec_with_limits(&args), Some(127));
     }
 
     #[test]

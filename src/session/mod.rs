@@ -14,6 +14,7 @@
 //! out of it and never hold a table guard across an `.await`.
 
 pub mod activity;
+pub mod cgroup;
 pub mod command;
 pub mod containment;
 pub mod keys;
@@ -124,6 +125,9 @@ pub struct Session {
     /// The session leader is an interactive shell (a session opened without `command`
     /// or `argv`).
     pub runs_shell: bool,
+    /// The session's own cgroup, when per-session cgroups are active and the program
+    /// joined it; closing kills what is left in it and removes it.
+    pub cgroup: Option<cgroup::ContainedCgroup>,
     state: Mutex<SessionState>,
     /// Non-blocking duplicate of the PTY master for input. Writers hold the lock for one
     /// whole write so its bytes stay together; close takes it out.

@@ -4,8 +4,10 @@
 //! its own), nor the session id alone reaches everything: `setsid` and double-forked
 //! daemons leave the session. A process belongs to a session when its session id is the
 //! session leader's pid, or when its environment carries the session tag
-//! ([`super::pty::SESSION_TAG_VAR`]). Processes that both call `setsid` and clear their
-//! environment (`setsid env -i prog`) escape. The README documents this.
+//! ([`super::pty::SESSION_TAG_VAR`]), or, where per-session cgroups are active
+//! ([`super::cgroup`]), when it is in the session's cgroup. Without cgroups, processes
+//! that both call `setsid` and clear their environment (`setsid env -i prog`) escape.
+//! The README documents this.
 //!
 //! Each signal goes through a pidfd opened after membership was checked, so a pid that
 //! the kernel reused for an unrelated process in the meantime is never hit.
@@ -13,6 +15,8 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use super::cgroup::{cgroup_of, is_within};
 
 /// Pause between scans while waiting for processes to exit.
 const POLL_INTERVAL: Duration = Duration::from_millis(25);
@@ -66,6 +70,9 @@ pub struct Membership {
     pub tag: Vec<u8>,
     /// When set, membership is descent from this pid instead of session id or tag.
     pub ancestor: Option<i32>,
+    /// The session's cgroup path (as `/proc/<pid>/cgroup` shows it): processes in it or
+    /// below it are members too.
+    pub cgroup: Option<String>,
 }
 
 impl Membership {
@@ -80,7 +87,14 @@ impl Membership {
             leader_start_time,
             tag: format!("{tag_var}={session_id}").into_bytes(),
             ancestor: None,
+            cgroup: None,
         }
+    }
+
+    /// Also counts the processes in cgroup `path` and below it as members.
+    pub fn with_cgroup(mut self, path: Option<String>) -> Self {
+        self.cgroup = path;
+        self
     }
 
     /// Recognises processes by the tag alone: `NAME=value` in their environment.
@@ -91,6 +105,7 @@ impl Membership {
             leader_start_time: None,
             tag: format!("{tag_var}={value}").into_bytes(),
             ancestor: None,
+            cgroup: None,
         }
     }
 
@@ -102,6 +117,7 @@ impl Membership {
             leader_start_time: None,
             tag: Vec::new(),
             ancestor: Some(ancestor),
+            cgroup: None,
         }
     }
 
@@ -129,6 +145,11 @@ impl Membership {
             return is_descendant(pid, ancestor);
         }
         if session_id_is_ours && info.session_id == self.leader_pid {
+            return true;
+        }
+        if let Some(cgroup) = &self.cgroup
+            && cgroup_of(pid).is_some_and(|path| is_within(&path, cgroup))
+        {
             return true;
         }
         std::fs::read(format!("/proc/{pid}/environ"))

@@ -11,6 +11,7 @@ use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use super::cgroup::{ContainedCgroup, InstanceCgroups, log_fallback};
 use super::containment::{INSTANCE_VAR, instance_tag, spawn_registered, unregister_child};
 use super::limits::{SessionRlimits, child_oom_score_adj, wrap_program};
 use super::process_tree::read_process;
@@ -77,6 +78,10 @@ pub struct SpawnConfig {
     pub limits: ScreenLimits,
     /// Resource limits set in every session program (`--session-rlimit`).
     pub rlimits: SessionRlimits,
+    /// This instance's parent cgroup when per-session cgroups are active; `None` falls
+    /// back to the tag and session id. The app creates it at start and removes it at
+    /// shutdown; sessions and `execute_command` create their cgroups below it.
+    pub cgroups: Option<Arc<InstanceCgroups>>,
 }
 
 /// Builds a session's environment: a short allowlist of the server's variables plus
@@ -129,13 +134,35 @@ pub fn describe_program(program: &Program, shell: &Path) -> String {
     }
 }
 
-/// Starts a session: opens the PTY at the requested size, spawns the program on it, and
-/// starts the reader and waiter threads. Blocking (fork and exec); run it off the async
-/// runtime.
+/// Starts a session: opens the PTY at the requested size, spawns the program on it in a
+/// cgroup of its own when cgroups are active, and starts the reader and waiter threads.
+/// Blocking (fork and exec); run it off the async runtime.
 pub fn spawn_session(
     id: Uuid,
     request: SpawnRequest,
     config: &SpawnConfig,
+) -> Result<SessionRef, SessionError> {
+    let cgroup = config.cgroups.as_ref().and_then(|cgroups| {
+        cgroups
+            .create_child("session", &id.to_string())
+            .map_err(|error| log_fallback("session", &id.to_string(), &error))
+            .ok()
+    });
+    let spawned = spawn_in_cgroup(id, request, config, cgroup.as_ref());
+    if spawned.is_err()
+        && let Some(cgroup) = &cgroup
+    {
+        cgroup.remove_if_empty();
+    }
+    spawned
+}
+
+/// Does the work of [`spawn_session`], with the program joining `cgroup` if given.
+fn spawn_in_cgroup(
+    id: Uuid,
+    request: SpawnRequest,
+    config: &SpawnConfig,
+    cgroup: Option<&ContainedCgroup>,
 ) -> Result<SessionRef, SessionError> {
     let cwd = match &request.cwd {
         Some(cwd) => {
@@ -182,18 +209,19 @@ pub fn spawn_session(
         &request.env,
     );
     env.insert(INSTANCE_VAR.into(), instance_tag().to_owned());
-    let (spawn_path, spawn_args) = if config.rlimits.is_empty() {
+    let (spawn_path, spawn_args) = if config.rlimits.is_empty() && cgroup.is_none() {
         (program_path.clone(), args)
     } else {
-        // The server's own binary sets the limits after the fork and then execs the
-        // program. Checking the program first makes a missing one an error here, not a
-        // message on the terminal.
+        // The server's own binary joins the cgroup and sets the limits after the fork
+        // and then execs the program. Checking the program first makes a missing one
+        // an error here, not a message on the terminal.
         check_program(&program_path, env.get("PATH").map(String::as_str))?;
         // The child runs this path after the fork, where it names the server's binary
         // even if that file was replaced since the server started.
         wrap_program(
             Path::new("/proc/self/exe"),
             &config.rlimits,
+            cgroup.map(|cgroup| cgroup.dir.as_path()),
             program_path.clone(),
             args,
         )
@@ -237,6 +265,14 @@ pub fn spawn_session(
 
     let pid = child.process_id().unwrap_or(0);
     raise_oom_score_adj(pid);
+    let cgroup = cgroup.and_then(|cgroup| match cgroup.confirm_joined(pid as i32) {
+        Ok(()) => Some(cgroup.clone()),
+        Err(error) => {
+            log_fallback("session", &id.to_string(), &error);
+            cgroup.remove_if_empty();
+            None
+        }
+    });
     // Own non-blocking descriptors for reading and writing; portable-pty's writer is never
     // taken, so nothing sends end-of-file to the terminal behind the session's back.
     let descriptors = pair
@@ -283,6 +319,7 @@ pub fn spawn_session(
         started_at: SystemTime::now(),
         shell_integration: integration.as_ref().map(|(kind, _, _)| *kind),
         runs_shell: runs_interactive_shell(&request.program),
+        cgroup,
         state: Mutex::new(state),
         input: Mutex::new(Some(input)),
         pending_replies: Mutex::new(Vec::new()),

@@ -205,8 +205,20 @@ impl SessionTable {
             session.leader_start_time,
             SESSION_TAG_VAR,
             &session.id.to_string(),
-        );
+        )
+        .with_cgroup(session.cgroup.as_ref().map(|cgroup| cgroup.path.clone()));
         let kill = kill_tree(&members, grace).await;
+        // The ladder gave every process it found HUP and TERM first; cgroup.kill ends
+        // what it missed, such as a process forked after its last scan.
+        if let Some(cgroup) = &session.cgroup {
+            let outcome = cgroup.kill_and_remove().await;
+            if outcome.killed > 0 {
+                tracing::info!(session_id = %session.id, processes = outcome.killed, "cgroup.kill ended processes the signal ladder missed");
+            }
+            if outcome.survivors > 0 {
+                tracing::warn!(session_id = %session.id, survivors = outcome.survivors, "processes in the session's cgroup survived cgroup.kill");
+            }
+        }
         session.release_terminal();
         let exit = wait_for_exit_record(&session).await;
         self.bury(session.id, reason, exit.clone());

@@ -23,6 +23,7 @@ fn table() -> std::sync::Arc<SessionTable> {
                 transcript_bytes: 65536,
             },
             rlimits: Default::default(),
+            cgroups: None,
         },
         max_sessions: 8,
         kill_grace: Duration::from_millis(200),

@@ -5,6 +5,7 @@
 //! run, so counting processes whose command line starts with the name finds exactly
 //! them.
 
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -119,13 +120,70 @@ async fn close_kills_whole_tree() {
     server.stop().await;
 }
 
-/// `setsid` and double-forked escapees end on close. One that also cleared its
-/// environment cannot be recognised then. It ends at shutdown, because the server
+/// The per-instance parent cgroup the server logged at start, or `None` when it logged
+/// `cgroups=false`. Panics when the containment line is missing.
+fn cgroup_parent(server: &Server) -> Option<PathBuf> {
+    let stderr = server.stderr();
+    let line = stderr
+        .lines()
+        .find(|line| line.contains("containment:"))
+        .unwrap_or_else(|| panic!("no containment line in the log: {stderr}"));
+    if line.contains("cgroups=false") {
+        return None;
+    }
+    assert!(line.contains("cgroups=true"), "{line}");
+    let start = line.find("cgroup=\"").expect("the cgroup path is logged") + "cgroup=\"".len();
+    let end = start + line[start..].find('"').expect("closing quote");
+    Some(PathBuf::from(&line[start..end]))
+}
+
+/// Says on the test's output that per-session cgroups are unavailable, so the test
+/// checks the documented fallback instead.
+fn note_fallback(check: &str) {
+    // Test output, not server output: the lint on stdout printing is for the server.
+    #[allow(clippy::print_stderr)]
+    {
+        eprintln!("per-session cgroups are unavailable (cgroups=false): {check}");
+    }
+}
+
+/// Returns the pids listed in a cgroup's `cgroup.procs`.
+fn cgroup_pids(dir: &Path) -> Vec<u32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.trim().parse().ok())
+        .collect()
+}
+
+/// `setsid` and double-forked escapees end on close. With per-session cgroups, so does
+/// one that also cleared its environment, and the session's cgroup is removed. Without
+/// them that one cannot be recognised on close and ends at shutdown, because the server
 /// adopted it as subreaper.
 #[tokio::test]
 async fn setsid_escapees_end() {
     let server = Server::start_with(&["--kill-grace", "2"], &[]).await;
+    let parent = cgroup_parent(&server);
     let id = server.open_bash(80, 24).await;
+    let session_cgroup = parent
+        .as_ref()
+        .map(|parent| parent.join(format!("session-{id}")));
+    if let Some(dir) = &session_cgroup {
+        assert!(
+            dir.is_dir(),
+            "no session cgroup at {}: {}",
+            dir.display(),
+            server.stderr()
+        );
+        let leader = server.ok("session_list", json!({})).await["sessions"][0]["pid"]
+            .as_u64()
+            .expect("session pid") as u32;
+        assert_eq!(
+            cgroup_pids(dir),
+            vec![leader],
+            "the shell is in the session's cgroup"
+        );
+    }
     let m = marker("R30");
     let lines = [
         format!("setsid -f bash -c 'exec -a {m}a sleep 1000'"),
@@ -144,7 +202,11 @@ async fn setsid_escapees_end() {
     server
         .ok("session_close", json!({"session_id": id, "grace": 2}))
         .await;
-    assert!(started.elapsed() < Duration::from_secs(6));
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "close took {:?}",
+        started.elapsed()
+    );
     let tagged = [format!("{m}a"), format!("{m}b"), format!("{m}d")];
     let gone = wait_until(
         Duration::from_secs(6).saturating_sub(started.elapsed()),
@@ -160,12 +222,31 @@ async fn setsid_escapees_end() {
         zombie_children(server.pid)
     );
     let escapee = count_marked(&format!("{m}c"));
-    assert_eq!(escapee.len(), 1, "the environment-clearing escapee");
-    let parent = children(server.pid);
-    assert!(
-        parent.iter().any(|(pid, _)| *pid == escapee[0]),
-        "the escapee was adopted by the server: {parent:?}"
-    );
+    match &session_cgroup {
+        Some(dir) => {
+            assert!(
+                escapee.is_empty(),
+                "the environment-clearing escapee survived close: {escapee:?}"
+            );
+            assert!(started.elapsed() < Duration::from_secs(6));
+            assert!(
+                !dir.exists(),
+                "the session cgroup {} is left",
+                dir.display()
+            );
+        }
+        None => {
+            note_fallback(
+                "checking that the environment-clearing escapee survives close and ends at shutdown",
+            );
+            assert_eq!(escapee.len(), 1, "the environment-clearing escapee");
+            let parent = children(server.pid);
+            assert!(
+                parent.iter().any(|(pid, _)| *pid == escapee[0]),
+                "the escapee was adopted by the server: {parent:?}"
+            );
+        }
+    }
 
     let pid = server.pid;
     let started = Instant::now();
@@ -177,11 +258,136 @@ async fn setsid_escapees_end() {
     );
     assert!(count_marked(&m).is_empty(), "{:?}", count_marked(&m));
     let stderr = server.stderr();
+    if session_cgroup.is_none() {
+        assert!(
+            stderr.contains("ended processes the sessions left outside their sessions"),
+            "{stderr}"
+        );
+    }
+    if let Some(parent) = &parent {
+        assert!(
+            !parent.exists(),
+            "the instance cgroup {} is left",
+            parent.display()
+        );
+    }
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+/// An `execute_command` that times out ends a child that called `setsid` and cleared
+/// its environment, when per-session cgroups are active; without them that child ends
+/// at shutdown.
+#[tokio::test]
+async fn command_timeout_ends_cgroup_escapee() {
+    let server = Server::start().await;
+    let parent = cgroup_parent(&server);
+    let m = marker("cmd-escapee");
+    let command =
+        format!("(env -i PATH=\"$PATH\" setsid bash -c 'exec -a {m}c sleep 1000' &); sleep 300");
+    let started = Instant::now();
+    let result = server
+        .ok("execute_command", json!({"command": command, "timeout": 1}))
+        .await;
+    assert_eq!(result["timed_out"], true, "{result}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    match &parent {
+        Some(parent) => {
+            let gone = wait_until(Duration::from_secs(3), || count_marked(&m).is_empty()).await;
+            assert!(
+                gone,
+                "the escapee survived the timeout: {:?}",
+                count_marked(&m)
+            );
+            let left: Vec<String> = std::fs::read_dir(parent)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| name.starts_with("command-"))
+                .collect();
+            assert!(left.is_empty(), "command cgroups left: {left:?}");
+        }
+        None => {
+            note_fallback(
+                "checking that the command's environment-clearing escapee ends at shutdown",
+            );
+            assert_eq!(
+                count_marked(&m).len(),
+                1,
+                "the escapee outlives the command"
+            );
+        }
+    }
+    server.stop().await;
+    assert!(count_marked(&m).is_empty(), "{:?}", count_marked(&m));
+}
+
+/// The next server to start ends the processes in the cgroups of a server killed with
+/// SIGKILL, the environment-clearing escapee included, and removes those cgroups; a
+/// live server's cgroup stays.
+#[tokio::test]
+async fn next_start_removes_dead_cgroups() {
+    let keeper = Server::start().await;
+    let Some(keeper_cgroup) = cgroup_parent(&keeper) else {
+        note_fallback(
+            "checking that the next start logs cgroups=false and leaves the live server alone",
+        );
+        let next = Server::start().await;
+        assert_eq!(cgroup_parent(&next), None);
+        assert!(pid_alive(keeper.pid));
+        next.stop().await;
+        keeper.stop().await;
+        return;
+    };
+    let m = marker("dead-cgroup");
+    let crashed = Server::start().await;
+    let crashed_cgroup = cgroup_parent(&crashed).expect("cgroups are active for every server");
+    let id = crashed.open_bash(80, 24).await;
+    type_lines(
+        &crashed,
+        &id,
+        &[format!(
+            "(env -i PATH=\"$PATH\" setsid bash -c 'exec -a {m}c sleep 1000' &)"
+        )],
+    )
+    .await;
     assert!(
-        stderr.contains("ended processes the sessions left outside their sessions"),
+        wait_until(Duration::from_secs(5), || count_marked(&m).len() == 1).await,
+        "marker did not start"
+    );
+    // SAFETY: kill has no memory effects; the pid is the server this test started.
+    unsafe { libc::kill(crashed.pid as i32, libc::SIGKILL) };
+    assert!(wait_until(Duration::from_secs(5), || !pid_alive(crashed.pid)).await);
+    assert_eq!(
+        count_marked(&m).len(),
+        1,
+        "the escapee outlives a killed server"
+    );
+    assert!(crashed_cgroup.is_dir());
+
+    let next = Server::start().await;
+    assert!(
+        wait_until(Duration::from_secs(10), || count_marked(&m).is_empty()).await,
+        "left by the killed server: {:?}",
+        count_marked(&m)
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || !crashed_cgroup.exists()).await,
+        "the killed server's cgroup {} is left",
+        crashed_cgroup.display()
+    );
+    assert!(keeper_cgroup.is_dir(), "a live server's cgroup was removed");
+    let stderr = next.stderr();
+    assert!(
+        stderr.contains("ending processes left by a server that is no longer running"),
         "{stderr}"
     );
-    assert!(started.elapsed() < Duration::from_secs(8));
+    next.stop().await;
+    keeper.stop().await;
+    assert!(
+        !keeper_cgroup.exists(),
+        "the instance cgroup is removed at exit"
+    );
 }
 
 /// After a server is killed with SIGKILL, the next one to start ends what the dead one
