@@ -28,7 +28,8 @@ type Client = RunningService<rmcp::RoleClient, ()>;
 const HELP: &str = "\
 Usage: cargo run --release --example bench -- [OPTIONS]
 
-  --sections LIST   comma-separated: roundtrip,throughput,open,memory,scale (default: all)
+  --sections LIST   comma-separated: roundtrip,throughput,parse,open,memory,scale
+                    (default: all)
   --tries N         round trips per contender (default 200)
   --mb N            megabytes printed in the throughput test (default 100)
   --opens N         sessions opened and closed for the open/close latency (default 20)
@@ -41,6 +42,9 @@ Usage: cargo run --release --example bench -- [OPTIONS]
 /// An idle session: it prints one line, so session_open returns once output is quiet
 /// rather than after its one-second wait for a first output, then sleeps.
 const IDLE_ARGV: [&str; 3] = ["sh", "-c", "echo ready; exec sleep 3600"];
+
+/// History rows the server keeps per session by default (`--scrollback`).
+const DEFAULT_HISTORY_ROWS: u64 = 10_000;
 
 /// One line of output printed by the throughput child: 79 characters and a newline.
 const LINE: &str =
@@ -60,9 +64,16 @@ struct Options {
 impl Options {
     fn parse() -> Result<Options> {
         let mut options = Options {
-            sections: ["roundtrip", "throughput", "open", "memory", "scale"]
-                .map(String::from)
-                .to_vec(),
+            sections: [
+                "roundtrip",
+                "throughput",
+                "parse",
+                "open",
+                "memory",
+                "scale",
+            ]
+            .map(String::from)
+            .to_vec(),
             tries: 200,
             megabytes: 100,
             opens: 20,
@@ -115,6 +126,9 @@ async fn main() -> Result<()> {
     }
     if options.wants("throughput") {
         throughput(&binary, options.megabytes * 1_000_000).await?;
+    }
+    if options.wants("parse") {
+        parse(options.megabytes * 1_000_000);
     }
     if options.wants("open") {
         open_close(&binary, options.opens).await?;
@@ -482,6 +496,66 @@ async fn throughput(binary: &PathBuf, bytes: usize) -> Result<()> {
 }
 
 // ---------------------------------------------------------------------------------
+// Parse rate without a PTY
+
+/// Bytes fed per call in the parse section: what one PTY read returns on Linux while a
+/// program floods its terminal (the line discipline hands over at most 4095 bytes).
+const PARSE_CHUNK_BYTES: usize = 4095;
+
+/// Feeds the bytes the throughput child's terminal delivers (the 80-column lines with
+/// `\r\n` line ends) straight to a bare vt100 parser and to the server's screen, in
+/// one thread and without a PTY. The bare parser at the server's default history is the
+/// ceiling for the server's throughput; the screen adds the byte filter and the
+/// transcript.
+fn parse(bytes: usize) {
+    use mcp_terminal_server::session::screen::{Screen, ScreenLimits, TermSize};
+
+    say(&format!(
+        "\n== parse: {} MB of the same lines fed in {PARSE_CHUNK_BYTES}-byte chunks, no PTY ==",
+        bytes / 1_000_000
+    ));
+    let mut data = Vec::with_capacity(bytes + bytes / 80 + 2);
+    while data.len() < bytes + bytes / 80 {
+        data.extend_from_slice(LINE.as_bytes());
+        data.extend_from_slice(b"\r\n");
+    }
+    let rate = |elapsed: Duration| data.len() as f64 / elapsed.as_secs_f64() / 1e6;
+
+    for scrollback in [0, 10_000] {
+        let rows = std::num::NonZeroU16::new(24).expect("24 is not zero");
+        let cols = std::num::NonZeroU16::new(80).expect("80 is not zero");
+        let mut parser = vt100::Parser::new(rows, cols, scrollback);
+        let start = Instant::now();
+        for chunk in data.chunks(PARSE_CHUNK_BYTES) {
+            parser.process(chunk);
+        }
+        let elapsed = start.elapsed();
+        say(&format!(
+            "bare vt100 0.18.1 parser, 80x24, {scrollback} history rows: {} bytes in {:.2} s = {:.1} MB/s",
+            data.len(),
+            elapsed.as_secs_f64(),
+            rate(elapsed)
+        ));
+    }
+
+    let limits = ScreenLimits {
+        scrollback_rows: 10_000,
+        transcript_bytes: 1_048_576,
+    };
+    let mut screen = Screen::new(TermSize { cols: 80, rows: 24 }, limits);
+    let start = Instant::now();
+    for chunk in data.chunks(PARSE_CHUNK_BYTES) {
+        screen.process(chunk);
+    }
+    let elapsed = start.elapsed();
+    say(&format!(
+        "server screen (filter, vt100, transcript) at the default 10000 history rows: {:.2} s = {:.1} MB/s",
+        elapsed.as_secs_f64(),
+        rate(elapsed)
+    ));
+}
+
+// ---------------------------------------------------------------------------------
 // Open and close
 
 async fn open_close(binary: &PathBuf, opens: usize) -> Result<()> {
@@ -553,7 +627,8 @@ async fn memory(binary: &PathBuf, count: usize) -> Result<()> {
         size.0, size.1
     ));
 
-    // Each session prints 3 MB, more than the emulator history and the transcript keep.
+    // Each session prints 3 MB (37,000 rows), more than the emulator history (10,000 rows
+    // at the default) and the transcript (1 MiB) keep together.
     let fill = format!("yes {LINE} | head -c 3000000; echo END''MARK; exec sleep 3600");
     let mut full_ids = Vec::new();
     for _ in 0..count {
@@ -580,16 +655,16 @@ async fn memory(binary: &PathBuf, count: usize) -> Result<()> {
     let cell = std::mem::size_of::<vt100::Cell>();
     let grid = |rows: u64| rows * size.0 * cell as u64 / 1024;
     say(&format!(
-        "emulator size: vt100::Cell is {cell} B; a {}x{} screen is {} KiB, with 1000 history rows {} KiB; the transcript keeps up to 1024 KiB",
+        "emulator size: vt100::Cell is {cell} B; a {}x{} screen is {} KiB, with {DEFAULT_HISTORY_ROWS} history rows {} KiB; the transcript keeps up to 1024 KiB",
         size.0,
         size.1,
         grid(size.1),
-        grid(size.1 + 1000)
+        grid(size.1 + DEFAULT_HISTORY_ROWS)
     ));
     say(&format!(
         "ratios: idle session / screen grid = {:.1}x, full session / (grid with history + transcript) = {:.2}x",
         idle_each / grid(size.1) as f64,
-        full_each / (grid(size.1 + 1000) + 1024) as f64
+        full_each / (grid(size.1 + DEFAULT_HISTORY_ROWS) + 1024) as f64
     ));
     for id in ids.iter().chain(&full_ids) {
         call(

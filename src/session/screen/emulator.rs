@@ -37,6 +37,10 @@ impl TabStops {
             .extend((old..cols).map(|col| is_default_stop(col as u16)));
     }
 
+    fn cols(&self) -> u16 {
+        self.stops.len() as u16
+    }
+
     pub(super) fn is_default(&self) -> bool {
         self.stops
             .iter()
@@ -154,7 +158,7 @@ impl vt100::Callbacks for Hooks {
 
     fn on_scroll(&mut self, contents: RowContents<'_>, alternate_screen: bool) {
         if !alternate_screen {
-            let (text, wrapped) = row_text(&contents);
+            let (text, wrapped) = row_text(&contents, self.tabs.cols());
             self.transcript.push(text, wrapped);
         }
     }
@@ -187,8 +191,17 @@ struct PlainText {
 }
 
 impl std::fmt::Write for PlainText {
+    // vt100 writes one cell at a time, so this runs for every cell of every row that
+    // leaves the history: the common case is a short string with no escape in it.
     fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        if !self.in_escape && !text.as_bytes().contains(&0x1b) {
+        if let [byte] = text.as_bytes()
+            && !self.in_escape
+            && *byte != 0x1b
+        {
+            self.text.push(char::from(*byte));
+            return Ok(());
+        }
+        if !self.in_escape && !text.bytes().any(|byte| byte == 0x1b) {
             self.text.push_str(text);
             return Ok(());
         }
@@ -200,6 +213,17 @@ impl std::fmt::Write for PlainText {
             } else {
                 self.text.push(c);
             }
+        }
+        Ok(())
+    }
+
+    fn write_char(&mut self, c: char) -> std::fmt::Result {
+        if self.in_escape {
+            self.in_escape = c != 'm';
+        } else if c == '\x1b' {
+            self.in_escape = true;
+        } else {
+            self.text.push(c);
         }
         Ok(())
     }
@@ -220,9 +244,13 @@ impl std::fmt::Write for NewlineProbe {
 /// Returns a discarded row's text and soft-wrap flag. vt100 exposes the flag only
 /// through its rendering: rendering a row a second time with the same capture state
 /// starts with a newline exactly when the first rendering was not wrapped.
-fn row_text(contents: &RowContents<'_>) -> (String, bool) {
+/// `cols` is the screen width, the text length of a full row of ASCII.
+fn row_text(contents: &RowContents<'_>, cols: u16) -> (String, bool) {
     let mut state = BasicFormattedCaptureState::new();
-    let mut plain = PlainText::default();
+    let mut plain = PlainText {
+        text: String::with_capacity(usize::from(cols)),
+        in_escape: false,
+    };
     let _ = contents.write_formatted_basic(&mut plain, &mut state);
     let mut probe = NewlineProbe { newline: false };
     let _ = contents.write_formatted_basic(&mut probe, &mut state);
