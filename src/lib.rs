@@ -27,11 +27,11 @@
 //! parameter, so an unknown key name rejects the call before anything is written. The
 //! handler clones the session's `Arc` out of the [`session::table::SessionTable`], notes
 //! the output cursor, and writes `ls\r` to the PTY on a blocking thread. The session's
-//! reader thread feeds what the shell prints into the [`session::screen::Screen`] and
-//! wakes waiters through a watch channel. [`session::wait::wait`] returns once output
-//! has been quiet for the settle time. The handler then renders the output since the
-//! cursor, caps it to `max_chars`, and returns it as structured content plus a text
-//! rendering.
+//! reader and parser threads feed what the shell prints into the
+//! [`session::screen::Screen`] and wake waiters through a watch channel.
+//! [`session::wait::wait`] returns once output has been quiet for the settle time. The
+//! handler then renders the output since the cursor, caps it to `max_chars`, and
+//! returns it as structured content plus a text rendering.
 
 pub mod app;
 pub mod audit;

@@ -2,9 +2,10 @@
 //!
 //! Nothing here depends on MCP. Every session has the same anatomy:
 //!
-//! - a **reader** thread that drains the PTY master into the [`screen::Screen`] until end
-//!   of file, also after the child has exited, so output written just before an exit is
-//!   rendered;
+//! - a **reader** thread that drains the PTY master until end of file, also after the
+//!   child has exited, so output written just before an exit is rendered, and a
+//!   **parser** thread that feeds what it read to the [`screen::Screen`], through a
+//!   bounded [`output_queue`];
 //! - a **writer**: a non-blocking descriptor of the PTY input held for the session's
 //!   whole life, with a bound on every write ([`terminal_io`]);
 //! - a **waiter** thread that reaps the child as soon as it exits and records its status;
@@ -20,6 +21,7 @@ pub mod containment;
 pub mod keys;
 pub mod limits;
 pub mod output;
+pub mod output_queue;
 pub mod process_tree;
 pub mod pty;
 pub mod reaper;
@@ -101,10 +103,12 @@ pub struct SessionState {
     pub exit: Option<ExitInfo>,
     /// Child output or a tool call; the idle reaper compares it with the timeout.
     pub last_activity: Instant,
-    /// When the reader last received bytes; waits with `settle` use it.
+    /// When the parser last fed output to the screen; waits with `settle` use it.
     pub last_output: Instant,
+    /// Output bytes fed to the screen so far.
     pub bytes_read: u64,
-    /// The reader reached end of file: no more output will arrive.
+    /// The reader reached end of file and the parser fed everything before it: no more
+    /// output will arrive.
     pub output_closed: bool,
 }
 
@@ -132,7 +136,7 @@ pub struct Session {
     /// Non-blocking duplicate of the PTY master for input. Writers hold the lock for one
     /// whole write so its bytes stay together; close takes it out.
     input: Mutex<Option<OwnedFd>>,
-    /// Query replies the reader could not send because a write held `input`; the writer
+    /// Query replies the parser could not send because a write held `input`; the writer
     /// sends them after its own bytes.
     pending_replies: Mutex<Vec<u8>>,
     /// Set when the session starts closing; stops pending writes and the reader.
@@ -140,9 +144,9 @@ pub struct Session {
     /// PTY master, used for resizes and foreground-group lookups. Dropped at close,
     /// after the process tree is gone.
     master: Mutex<Option<Box<dyn MasterPty + Send>>>,
-    /// The latest [`Progress`], sent by the reader on new output, by the waiter on exit
+    /// The latest [`Progress`], sent by the parser on new output, by the waiter on exit
     /// and by a resize; waits subscribe. Waits decide from it without taking `state`,
-    /// which the reader keeps locked while it parses.
+    /// which the parser keeps locked while it parses.
     changed: watch::Sender<Progress>,
 }
 
@@ -232,7 +236,7 @@ impl Session {
         Ok(())
     }
 
-    /// Sends replies to terminal queries without ever blocking the reader: if a write
+    /// Sends replies to terminal queries without ever blocking the parser: if a write
     /// holds the input, they are queued behind it, and what the terminal does not
     /// accept at once is dropped.
     fn send_replies(&self, replies: &[u8]) {

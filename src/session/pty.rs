@@ -1,4 +1,5 @@
-//! Starting a session: the child's environment, the PTY, and the reader and waiter threads.
+//! Starting a session: the child's environment, the PTY, and the reader, parser and
+//! waiter threads.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::OwnedFd;
@@ -14,6 +15,7 @@ use uuid::Uuid;
 use super::cgroup::{ContainedCgroup, InstanceCgroups, log_fallback};
 use super::containment::{INSTANCE_VAR, instance_tag, spawn_registered, unregister_child};
 use super::limits::{SessionRlimits, child_oom_score_adj, wrap_program};
+use super::output_queue::{OutputQueue, TakeOutcome};
 use super::process_tree::read_process;
 use super::screen::{Screen, ScreenLimits, TermSize};
 use super::shell_integration::{self, ShellKind};
@@ -42,9 +44,12 @@ const FIXED_VARS: &[(&str, &str)] = &[
     ("SYSTEMD_PAGER", "cat"),
 ];
 
-/// Stack size of the reader and waiter threads; both keep their buffers on the heap.
+/// Stack size of the reader, parser and waiter threads, which keep their buffers on the
+/// heap.
 const THREAD_STACK_BYTES: usize = 256 * 1024;
 const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Output the reader queues for the parser before it stops reading the PTY.
+const QUEUED_OUTPUT_BYTES: usize = 64 * 1024;
 /// How often an idle reader checks whether its session is closing.
 const READER_POLL: Duration = Duration::from_millis(250);
 
@@ -328,7 +333,7 @@ fn spawn_in_cgroup(
         changed,
     });
 
-    start_reader(&session, reader)?;
+    start_output_threads(&session, reader)?;
     start_waiter(&session, child)?;
     // The command line goes to the debug level only: it may carry a secret, and service
     // logs are often readable by other users.
@@ -406,10 +411,24 @@ fn check_cwd(cwd: &Path) -> Result<(), SessionError> {
     }
 }
 
-/// Drains the PTY into the screen until end of file, including after the child exits:
-/// bytes written just before an exit are still in the PTY buffer. Stops early only when
-/// the session is closing and no output is pending.
-fn start_reader(session: &SessionRef, reader: OwnedFd) -> Result<(), SessionError> {
+/// Starts the threads that drain the PTY into the screen until end of file, including
+/// after the child exits: bytes written just before an exit are still in the PTY
+/// buffer. The reader stops early only when the session is closing and no output is
+/// pending. The parser then feeds everything the reader queued to the screen.
+fn start_output_threads(session: &SessionRef, reader: OwnedFd) -> Result<(), SessionError> {
+    let queue = Arc::new(OutputQueue::new(QUEUED_OUTPUT_BYTES));
+    start_parser(session, Arc::clone(&queue))?;
+    start_reader(session, reader, Arc::clone(&queue)).inspect_err(|_| queue.end())
+}
+
+/// Reads the PTY into `queue` until end of file, or until the session is closing and
+/// nothing is left to read. Waits while the queue is full, which leaves the output in
+/// the PTY and blocks the writing program.
+fn start_reader(
+    session: &SessionRef,
+    reader: OwnedFd,
+    queue: Arc<OutputQueue>,
+) -> Result<(), SessionError> {
     let session = Arc::clone(session);
     std::thread::Builder::new()
         .name(format!("pty-reader-{}", session.pid))
@@ -426,16 +445,43 @@ fn start_reader(session: &SessionRef, reader: OwnedFd) -> Result<(), SessionErro
                         continue;
                     }
                 };
+                tracing::trace!(session_id = %session.id, bytes = count, "pty output");
+                if !queue.push(&buffer[..count]) {
+                    break;
+                }
+            }
+            queue.end();
+            tracing::trace!(session_id = %session.id, "pty reader stopped");
+        })
+        .map(drop)
+        .map_err(|source| SessionError::Io {
+            operation: "start the PTY reader thread",
+            source,
+        })
+}
+
+/// Feeds the bytes the reader queues to the screen, in order, and publishes the
+/// progress after each batch. At the reader's end it marks the output closed.
+fn start_parser(session: &SessionRef, queue: Arc<OutputQueue>) -> Result<(), SessionError> {
+    let session = Arc::clone(session);
+    std::thread::Builder::new()
+        .name(format!("pty-parser-{}", session.pid))
+        .stack_size(THREAD_STACK_BYTES)
+        .spawn(move || {
+            // Releases a reader waiting for room if parsing panics.
+            let _abandon = AbandonOnDrop(&queue);
+            let mut batch = Vec::new();
+            while queue.take(&mut batch) == TakeOutcome::Bytes {
                 let (replies, progress) = {
                     let mut state = session.state();
                     let now = Instant::now();
                     state.last_output = now;
                     state.last_activity = now;
-                    state.bytes_read += count as u64;
-                    let replies = state.screen.process(&buffer[..count]);
+                    state.bytes_read += batch.len() as u64;
+                    let replies = state.screen.process(&batch);
                     (replies, state.progress())
                 };
-                tracing::trace!(session_id = %session.id, bytes = count, "pty output");
+                batch.clear();
                 if !replies.is_empty() {
                     session.send_replies(&replies);
                 }
@@ -448,18 +494,27 @@ fn start_reader(session: &SessionRef, reader: OwnedFd) -> Result<(), SessionErro
                 state.output_closed = true;
                 state.progress()
             };
-            tracing::trace!(session_id = %session.id, "pty reader stopped");
+            tracing::trace!(session_id = %session.id, "pty parser stopped");
             session.publish(progress);
         })
         .map(drop)
         .map_err(|source| SessionError::Io {
-            operation: "start the PTY reader thread",
+            operation: "start the PTY parser thread",
             source,
         })
 }
 
+/// Abandons the queue when the parser thread ends, normally or by a panic.
+struct AbandonOnDrop<'a>(&'a OutputQueue);
+
+impl Drop for AbandonOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.abandon();
+    }
+}
+
 /// Reaps the child as soon as it exits, so it never lingers as a zombie, and records how
-/// it ended once the reader has drained what it wrote.
+/// it ended once the parser has fed what it wrote to the screen.
 fn start_waiter(
     session: &SessionRef,
     child: Box<dyn portable_pty::Child + Send + Sync>,
@@ -527,8 +582,9 @@ fn wait_for_exit(pid: i32) -> ExitInfo {
     }
 }
 
-/// Waits until the reader reaches end of file, or until output has been quiet for a
-/// short while (a background job can keep the terminal open after the leader exits).
+/// Waits until the parser has fed everything up to end of file, or until output has
+/// been quiet for a short while (a background job can keep the terminal open after the
+/// leader exits).
 fn wait_for_drain(session: &Session) {
     const QUIET: Duration = Duration::from_millis(100);
     const LIMIT: Duration = Duration::from_secs(1);

@@ -286,7 +286,7 @@ impl SessionTable {
     }
 }
 
-/// Returns a closed session's memory to the system once the last holder (its reader
+/// Returns a closed session's memory to the system once the last holder (its parser
 /// thread, usually) has dropped it. The emulator's rows are small allocations that the
 /// allocator would otherwise keep, so a session that printed a lot would leave the
 /// server's resident size high after it closed.

@@ -208,7 +208,7 @@ pub struct Cancelled;
 /// counts from `start`). Returns early with [`Cancelled`] when `cancel` fires.
 ///
 /// A wake reads the [`Progress`] the session published and takes no state lock on the
-/// async runtime. The reader keeps that lock while it parses, so during a flood many
+/// async runtime. The parser keeps that lock while it parses, so during a flood many
 /// waits woken on every chunk would otherwise block every worker thread. Matching the
 /// pattern renders output under the lock, so it runs on the blocking pool.
 pub async fn wait(

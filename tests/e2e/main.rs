@@ -11,6 +11,7 @@ mod core;
 mod hostile;
 mod http;
 mod interactive;
+mod output_flow;
 mod process;
 mod robustness;
 mod server;
