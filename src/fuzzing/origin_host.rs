@@ -11,7 +11,8 @@
 //!
 //! Other lines are ignored, and the last `port`, `host` or `origin` line counts.
 //!
-//! Soundness: whatever the server accepts, the reference accepts too. The `Host` then
+//! Soundness: whatever the server accepts, the reference accepts too (names with an
+//! `xn--` label are compared as ASCII text, as the server compares them). The `Host` then
 //! names `localhost`, `127.0.0.1` or `[::1]`, and the `Origin` is `null` or has the
 //! scheme, host and port of a loopback origin on the server's port or of an allowed
 //! origin. The server may be stricter than the reference: it rejects `127.1` and
@@ -61,7 +62,22 @@ fn decode(text: &str) -> Request {
 
 /// Parses an origin with the `url` crate into (scheme, host, port), without a trailing
 /// dot on the host. Anything but a bare http or https origin gives `None`.
+///
+/// The server does not decode punycode: it compares a name with an `xn--` label as ASCII
+/// text, while the `url` crate refuses a label that is not valid punycode. A value the
+/// crate refuses is parsed again with each `xn--` turned into `xn-z`, an ordinary label,
+/// so that such names are compared as the server compares them.
 fn reference_origin(value: &str) -> Option<(String, String, u16)> {
+    parse_bare_origin(value).or_else(|| {
+        let lowered = value.to_ascii_lowercase();
+        lowered
+            .contains("xn--")
+            .then(|| parse_bare_origin(&lowered.replace("xn--", "xn-z")))
+            .flatten()
+    })
+}
+
+fn parse_bare_origin(value: &str) -> Option<(String, String, u16)> {
     let url = Url::parse(value.trim()).ok()?;
     let bare = url.username().is_empty()
         && url.password().is_none()
