@@ -181,11 +181,14 @@ fn ready_reason(rule: ReadyRule, sample: &WaitSample) -> Option<WaitReason> {
     }
 }
 
-/// Matching `wait_for` renders the output, which costs more as output grows. After an
-/// evaluation that took `t`, the next waits until `t × MATCH_COST_FACTOR` has passed, so
-/// matching takes at most about a tenth of the time during a flood while small outputs
-/// are matched at once.
+/// Matching `wait_for` renders the output, which costs more as output grows. A wait
+/// spends at most about a tenth of its time matching: once its matches have taken `t`
+/// in all, the next one may start `(t − FREE_MATCH_TIME) × MATCH_COST_FACTOR` after the
+/// wait began. The first [`FREE_MATCH_TIME`] of matching is exempt, so a command's echo and its answer
+/// are matched as soon as each arrives, and only a flood is throttled.
 const MATCH_COST_FACTOR: u32 = 10;
+/// Matching time a wait may spend before the throttle applies.
+const FREE_MATCH_TIME: Duration = Duration::from_millis(1);
 /// Maximum pause between two evaluations while output keeps arriving.
 const MAX_MATCH_PAUSE: Duration = Duration::from_millis(100);
 
@@ -224,14 +227,14 @@ pub async fn wait(
     let bytes_at_start = spec.bytes_before.unwrap_or(at_start.bytes_read);
     let prompts_at_start = spec.prompts_before.unwrap_or(at_start.prompts);
     let mut busy_seen = false;
-    // The earliest time the pattern may be evaluated again.
+    // The earliest time the pattern may be evaluated again, and the time spent matching.
     let mut next_match_at = Instant::now();
+    let mut total_match_cost = Duration::ZERO;
     loop {
         let progress: Progress = *changes.borrow_and_update();
-        let evaluation_started = Instant::now();
-        let matched = match &spec.pattern {
+        let (matched, match_cost) = match &spec.pattern {
             Some(pattern) => pattern_matches(session, pattern, start, target).await,
-            None => false,
+            None => (false, Duration::ZERO),
         };
         // `last_output` is a std Instant; convert its age to the tokio clock.
         let output_age = std::time::Instant::now().saturating_duration_since(progress.last_output);
@@ -257,8 +260,9 @@ pub async fn wait(
             Decision::Wait(next) => next,
         };
         if spec.pattern.is_some() {
-            let cost = evaluation_started.elapsed();
-            next_match_at = Instant::now() + (cost * MATCH_COST_FACTOR).min(MAX_MATCH_PAUSE);
+            total_match_cost += match_cost;
+            let budget = total_match_cost.saturating_sub(FREE_MATCH_TIME) * MATCH_COST_FACTOR;
+            next_match_at = (started + budget).min(Instant::now() + MAX_MATCH_PAUSE);
         }
         tokio::select! {
             _ = cancel.cancelled() => return Err(Cancelled),
@@ -279,30 +283,34 @@ pub async fn wait(
 }
 
 /// Matches `pattern` against the session's screen or its output from `start`, on the
-/// blocking pool. A panic while rendering counts as no match.
+/// blocking pool, and returns whether it matched and how long rendering and matching
+/// took. That time excludes the hop to the blocking pool and back, which does not grow
+/// with the output. A panic while rendering counts as no match.
 async fn pattern_matches(
     session: &SessionRef,
     pattern: &Regex,
     start: OutputCursor,
     target: MatchTarget,
-) -> bool {
+) -> (bool, Duration) {
     let session = Arc::clone(session);
     let pattern = pattern.clone();
     tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
         let state = session.state();
         let on_screen = match target {
             MatchTarget::Screen => true,
             MatchTarget::Output => false,
             MatchTarget::Auto => state.screen.alternate_screen(),
         };
-        if on_screen {
+        let matched = if on_screen {
             pattern.is_match(&state.screen.screen_text())
         } else {
             pattern.is_match(&state.screen.output_since(Some(start)).text)
-        }
+        };
+        (matched, started.elapsed())
     })
     .await
-    .unwrap_or(false)
+    .unwrap_or((false, Duration::ZERO))
 }
 
 #[cfg(test)]
