@@ -167,6 +167,19 @@ pub fn decide(spec: &WaitSpec, sample: WaitSample) -> Decision {
     Decision::Wait(next)
 }
 
+/// Returns `current` unless it is [`Activity::Unknown`] for the first time in a row.
+///
+/// A process's state and its wait channel are two reads of `/proc`. A process that wakes
+/// between them shows as sleeping with the wait channel `0` of a running process, which
+/// looks like a hidden wait channel. A hidden one (a setuid program) stays hidden, so
+/// only a second sample in a row, [`ACTIVITY_POLL`] later, counts.
+fn confirmed(current: Option<Activity>, previous: Option<Activity>) -> Option<Activity> {
+    match current {
+        Some(Activity::Unknown) if previous != Some(Activity::Unknown) => None,
+        _ => current,
+    }
+}
+
 /// Maps a sampled activity to the reason it ends the wait under `rule`, if it does.
 fn ready_reason(rule: ReadyRule, sample: &WaitSample) -> Option<WaitReason> {
     let activity = sample.activity?;
@@ -227,6 +240,7 @@ pub async fn wait(
     let bytes_at_start = spec.bytes_before.unwrap_or(at_start.bytes_read);
     let prompts_at_start = spec.prompts_before.unwrap_or(at_start.prompts);
     let mut busy_seen = false;
+    let mut last_activity = None;
     // The earliest time the pattern may be evaluated again, and the time spent matching.
     let mut next_match_at = Instant::now();
     let mut total_match_cost = Duration::ZERO;
@@ -250,7 +264,9 @@ pub async fn wait(
             activity: None,
         };
         if !sample.matched && !sample.exited && wants_activity(spec, &sample) {
-            sample.activity = session.activity();
+            let activity = session.activity();
+            sample.activity = confirmed(activity, last_activity);
+            last_activity = activity;
             if sample.activity == Some(Activity::Running) {
                 busy_seen = true;
             }
@@ -351,6 +367,24 @@ mod tests {
                 activity: None,
             }
         }
+    }
+
+    #[test]
+    fn hidden_wait_channel_counts_on_second_sample() {
+        assert_eq!(confirmed(Some(Activity::Unknown), None), None);
+        assert_eq!(
+            confirmed(Some(Activity::Unknown), Some(Activity::Running)),
+            None
+        );
+        assert_eq!(
+            confirmed(Some(Activity::Unknown), Some(Activity::Unknown)),
+            Some(Activity::Unknown)
+        );
+        assert_eq!(
+            confirmed(Some(Activity::WaitingForInput), None),
+            Some(Activity::WaitingForInput)
+        );
+        assert_eq!(confirmed(None, Some(Activity::Unknown)), None);
     }
 
     #[test]
