@@ -32,7 +32,7 @@ pub mod terminal_io;
 pub mod wait;
 
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -44,6 +44,9 @@ use activity::{Activity, ActivityFacts, classify, foreground_processes};
 use screen::{Screen, TermSize};
 use shell_integration::ShellKind;
 use terminal_io::{WriteError, write_all_until, write_available};
+
+/// Longest the parser waits between two batches for other threads to take the state.
+const STATE_HANDOFF_LIMIT: Duration = Duration::from_millis(5);
 
 /// Smallest accepted terminal size; vt100 cannot represent 0, a 1-column terminal
 /// cannot show a wide character, and full-screen programs need a status row besides
@@ -133,6 +136,9 @@ pub struct Session {
     /// joined it; closing kills what is left in it and removes it.
     pub cgroup: Option<cgroup::ContainedCgroup>,
     state: Mutex<SessionState>,
+    /// Threads waiting to take `state`. The parser lets them in between two batches,
+    /// since during a flood it would otherwise take the lock again before they wake.
+    state_waiters: AtomicUsize,
     /// Non-blocking duplicate of the PTY master for input. Writers hold the lock for one
     /// whole write so its bytes stay together; close takes it out.
     input: Mutex<Option<OwnedFd>>,
@@ -180,9 +186,26 @@ impl Session {
     /// Locks the shared state. A poisoned lock is recovered, because every writer of the
     /// state leaves it consistent between statements.
     pub fn state(&self) -> MutexGuard<'_, SessionState> {
-        self.state
+        self.state_waiters.fetch_add(1, Ordering::SeqCst);
+        let guard = self
+            .state
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        self.state_waiters.fetch_sub(1, Ordering::SeqCst);
+        guard
+    }
+
+    /// Gives threads waiting for the state lock a chance to take it, for at most
+    /// [`STATE_HANDOFF_LIMIT`]. The parser calls it between batches without the lock:
+    /// a mutex does not queue its waiters, so a thread that releases and takes it again
+    /// at once can keep it from a read for seconds.
+    fn let_state_waiters_in(&self) {
+        let started = Instant::now();
+        while self.state_waiters.load(Ordering::SeqCst) > 0
+            && started.elapsed() < STATE_HANDOFF_LIMIT
+        {
+            std::thread::yield_now();
+        }
     }
 
     /// Subscribes to output and exit events.

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -326,6 +326,7 @@ fn spawn_in_cgroup(
         runs_shell: runs_interactive_shell(&request.program),
         cgroup,
         state: Mutex::new(state),
+        state_waiters: AtomicUsize::new(0),
         input: Mutex::new(Some(input)),
         pending_replies: Mutex::new(Vec::new()),
         closing: AtomicBool::new(false),
@@ -486,6 +487,7 @@ fn start_parser(session: &SessionRef, queue: Arc<OutputQueue>) -> Result<(), Ses
                     session.send_replies(&replies);
                 }
                 session.publish(progress);
+                session.let_state_waiters_in();
             }
             let progress = {
                 let mut state = session.state();

@@ -250,8 +250,13 @@ pub async fn wait(
             Some(pattern) => pattern_matches(session, pattern, start, target).await,
             None => (false, Duration::ZERO),
         };
+        // Exit and prompt come from the snapshot taken before matching, so the match saw
+        // all output before them. Quiet time is measured from the latest output, which
+        // may have arrived while the match ran: ready states are sampled now, and must
+        // not end the wait on output the match did not see.
+        let last_output = changes.borrow().last_output;
         // `last_output` is a std Instant; convert its age to the tokio clock.
-        let output_age = std::time::Instant::now().saturating_duration_since(progress.last_output);
+        let output_age = std::time::Instant::now().saturating_duration_since(last_output);
         let mut sample = WaitSample {
             now: Instant::now(),
             started,

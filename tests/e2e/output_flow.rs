@@ -149,3 +149,34 @@ async fn query_after_flood_gets_reply() {
     assert!(text(&screen).contains("REPLY=24;1"), "{}", text(&screen));
     server.stop().await;
 }
+
+/// Reads of a session answer while its program floods the terminal. The parser takes
+/// the session's state lock for every batch; without handing it over between batches,
+/// a read waited for it for seconds at a time (up to 39 s on a 2-core machine).
+#[tokio::test]
+async fn flooding_session_answers_its_own_reads() {
+    let server = Server::start().await;
+    let opened = server
+        .ok("session_open", json!({"argv": ["yes", "flooding"]}))
+        .await;
+    let id = opened["session_id"]
+        .as_str()
+        .expect("session id")
+        .to_owned();
+    for _ in 0..20 {
+        let started = Instant::now();
+        let read = server
+            .ok("session_read", json!({"session_id": id, "view": "screen"}))
+            .await;
+        assert!(text(&read).contains("flooding"), "{}", text(&read));
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "a read during the flood took {:?}",
+            started.elapsed()
+        );
+    }
+    server
+        .ok("session_close", json!({"session_id": id, "grace": 1}))
+        .await;
+    server.stop().await;
+}
