@@ -195,7 +195,7 @@ async fn start_containment(
         cgroup,
         cgroups_unavailable,
         session_rlimits = settings.session_rlimits.limits().len(),
-        "containment: processes are found by session id, environment tag and per-session cgroup (when cgroups=true), and signalled through pidfds"
+        "containment: processes are found by session id, environment tag and per-session cgroup (when cgroups are active), and signalled through pidfds"
     );
     if !subreaper {
         tracing::warn!("could not become a child subreaper; orphaned session processes go to init");

@@ -23,7 +23,7 @@ environ=$(out "cat /proc/$SPID/environ; echo rc=\$?")
 mem=$(out "head -c1 /proc/$SPID/mem; echo rc=\$?")
 ptrace=$(out "python3 -c \"import ctypes,os;l=ctypes.CDLL(None,use_errno=True);print(l.ptrace(16,$SPID,0,0),os.strerror(ctypes.get_errno()))\"")
 fd1=$(out "(exec 3>/proc/$SPID/fd/1); echo rc=\$?")
-grep_env=$(out "env | grep -c -e RTEST_CANARY -e '$TOK' -e '^MCP_'")
+grep_env=$(out "env | grep -e RTEST_CANARY -e '$TOK' -e '^MCP_' | grep -vc '^MCP_TERMINAL_NONCE='")
 fds=$(out 'ls -l /proc/$$/fd | awk "NR > 1 { print \$9, \$11 }"')
 printf 'environ:\n%s\nmem:\n%s\nptrace:\n%s\nfd1:\n%s\ngrep:\n%s\nfds:\n%s\n' "$environ" "$mem" "$ptrace" "$fd1" "$grep_env" "$fds"
 denied() { grep -q -e 'Permission denied' -e 'Operation not permitted' <<<"$1" && ! grep -q 'rc=0' <<<"$1"; }
