@@ -45,7 +45,7 @@ use screen::{Screen, TermSize};
 use shell_integration::ShellKind;
 use terminal_io::{WriteError, write_all_until, write_available};
 
-/// Longest the parser waits between two batches for other threads to take the state.
+/// Maximum time the parser waits between two batches for other threads to take the state.
 const STATE_HANDOFF_LIMIT: Duration = Duration::from_millis(5);
 
 /// Smallest accepted terminal size; vt100 cannot represent 0, a 1-column terminal

@@ -197,8 +197,8 @@ fn ready_reason(rule: ReadyRule, sample: &WaitSample) -> Option<WaitReason> {
 /// Matching `wait_for` renders the output, which costs more as output grows. A wait
 /// spends at most about a tenth of its time matching: once its matches have taken `t`
 /// in all, the next one may start `(t − FREE_MATCH_TIME) × MATCH_COST_FACTOR` after the
-/// wait began. The first [`FREE_MATCH_TIME`] of matching is exempt, so a command's echo and its answer
-/// are matched as soon as each arrives, and only a flood is throttled.
+/// wait began. The first [`FREE_MATCH_TIME`] of matching is exempt, so a command's echo
+/// and its output are matched as soon as each arrives. Only a flood is throttled.
 const MATCH_COST_FACTOR: u32 = 10;
 /// Matching time a wait may spend before the throttle applies.
 const FREE_MATCH_TIME: Duration = Duration::from_millis(1);
